@@ -1,0 +1,330 @@
+"""Transfer benchmark (issue 2): filedock upload/download of one big file against references.
+
+Run from the repository root with the project's venv:
+
+    .venv/bin/python bench/transfer.py [--size-mib 1024] [--repeat 3] [--keep] [--work-dir DIR]
+
+The references (sha256sum, openssl, cp, nginx) and filedock are measured in the same run on
+the same file, each step on a warm page cache (dirty pages flushed, then the input read once),
+and each is repeated; the table shows the median. MB = 10^6 bytes. A missed target prints
+MISS, but the exit status stays 0: this is a benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from importlib import metadata
+from pathlib import Path
+
+MB = 1_000_000
+CHUNK = 16 * 1024 * 1024
+NGINX_INSTALL = "apt-get update && apt-get install -y nginx"
+NGINX_CONF = """daemon off;
+{user}worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    default_type application/octet-stream;
+    client_body_temp_path {work}/nginx-tmp;
+    proxy_temp_path {work}/nginx-tmp;
+    fastcgi_temp_path {work}/nginx-tmp;
+    uwsgi_temp_path {work}/nginx-tmp;
+    scgi_temp_path {work}/nginx-tmp;
+    server {{ listen 127.0.0.1:{port}; root {work}; }}
+}}
+"""
+
+
+@dataclass
+class Served:
+    times: dict[str, list[float]]  # seconds per run: upload, ready (upload -> ready), download
+    peaks: dict[str, int]  # peak summed VmRSS of the server's process tree, by phase
+    hwm: dict[int, int]  # VmHWM per process of the tree at the end
+    pss: int  # summed Pss of the tree at the end (shared pages counted once)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def warm(path: Path) -> None:
+    """Flush dirty pages, then read `path` once: every timed step starts on a warm cache."""
+    os.sync()
+    with open(path, "rb", buffering=0) as handle:
+        while handle.read(CHUNK):
+            pass
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def curl(args: list[str], size: int | None = None) -> float:
+    """Run curl; returns its total seconds. Checks HTTP 200 and, if given, the bytes received."""
+    fmt = "%{http_code} %{size_download} %{time_total}"
+    out = subprocess.run(["curl", "-s", "-w", fmt, *args], check=True, capture_output=True)
+    code, got, seconds = out.stdout.decode().split()[-3:]
+    if code != "200" or (size is not None and int(got) != size):
+        raise RuntimeError(f"curl {args[-1]}: HTTP {code}, {got} bytes")
+    return float(seconds)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def http_status(url: str, method: str = "GET", token: str | None = None) -> int:
+    request = urllib.request.Request(url, method=method)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
+
+
+def not_409(url: str, token: str) -> bool:
+    return http_status(url, "HEAD", token) != 409
+
+
+def proc_kb(path: str, field: str) -> int:
+    """A `kB` field of a /proc file (VmRSS, VmHWM, Pss) in bytes; 0 if the process is gone."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and all its descendants, from /proc/<pid>/task/<tid>/children (cheap to read)."""
+    tree, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        tree.append(pid)
+        for children in Path(f"/proc/{pid}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                stack.extend(int(child) for child in children.read_text().split())
+    return tree
+
+
+class RssSampler(threading.Thread):
+    """Sums VmRSS over a process tree every 50 ms; keeps the peak per labelled phase."""
+
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True)
+        self.root, self.phase = root, "idle"
+        self.peaks: dict[str, int] = {}
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.05):
+            tree = process_tree(self.root)
+            total = sum(proc_kb(f"/proc/{pid}/status", "VmRSS") for pid in tree)
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0), total)
+
+
+def stop(process: subprocess.Popen[bytes], descendants: list[int]) -> None:
+    """Terminate `process`, then any recorded descendant that outlived it; by pid only."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for pid in descendants:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 15)
+
+
+def ensure_nginx() -> str:
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        print(f"nginx is missing; install it with:\n    sudo sh -c '{NGINX_INSTALL}'")
+        sys.exit(2)
+    print(f"nginx is missing; running: {NGINX_INSTALL}", flush=True)
+    subprocess.run(NGINX_INSTALL, shell=True, check=True)
+    return shutil.which("nginx", path="/usr/sbin:/usr/local/sbin:/usr/bin") or "nginx"
+
+
+def nginx_downloads(work: Path, big: Path, size: int, repeat: int) -> list[float]:
+    """Serve `work` with nginx (sendfile) and download `big` with curl; returns seconds."""
+    port, conf = free_port(), work / "nginx.conf"
+    (work / "nginx-tmp").mkdir(exist_ok=True)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf.write_text(NGINX_CONF.format(user=user, work=work, port=port))
+    cmd = [ensure_nginx(), "-p", str(work), "-e", str(work / "nginx-error.log"), "-c", str(conf)]
+    with open(work / "nginx-stderr.log", "wb") as log:
+        server = subprocess.Popen(cmd, stdout=log, stderr=log)
+        try:
+            url = f"http://127.0.0.1:{port}/{big.name}"
+            wait_until(lambda: http_status(url, "HEAD") == 200, 15, "nginx")
+            times = []
+            for _ in range(repeat):
+                warm(big)
+                times.append(curl(["-o", "/dev/null", url], size))
+            return times
+        finally:
+            stop(server, [])
+
+
+def filedock_runs(work: Path, big: Path, size: int, repeat: int) -> Served:
+    """Start `filedock serve`, then `repeat` times: upload, wait until ready, download."""
+    data = work / "filedock-data"
+    shutil.rmtree(data, ignore_errors=True)
+    exe = Path(sys.executable).with_name("filedock")
+    cmd = str(exe) if exe.exists() else (shutil.which("filedock") or "filedock")
+    base = f"http://127.0.0.1:{free_port()}"
+    env = {**os.environ, "FILEDOCK_LOG_LEVEL": "warning"}
+    serve = [cmd, "serve", "--host", "127.0.0.1", "--port", base.rsplit(":", 1)[1],
+             "--data-dir", str(data)]
+    times: dict[str, list[float]] = {"upload": [], "ready": [], "download": []}
+    with open(work / "filedock.log", "wb") as log:
+        server = subprocess.Popen(serve, stdout=log, stderr=log, env=env)
+        descendants: list[int] = []
+        try:
+            wait_until(lambda: http_status(f"{base}/healthz") == 200, 60, "filedock /healthz")
+            descendants = process_tree(server.pid)[1:]
+            print(f"filedock serve pid {server.pid}, descendants {descendants}", flush=True)
+            token = subprocess.run(
+                [cmd, "token", "create", "--user", "bench", "--data-dir", str(data)],
+                check=True, capture_output=True, text=True, env=env,
+            ).stdout.strip()
+            auth = ["-H", f"Authorization: Bearer {token}"]
+            sampler = RssSampler(server.pid)
+            sampler.start()
+            time.sleep(0.5)
+            for n in range(repeat):
+                url = f"{base}/v1/file/bench-{n}"
+                warm(big)
+                sampler.phase = "upload"
+                # -T streams the file (--data-binary @file reads it all into curl's memory
+                # first); "Expect:" stops curl from waiting for a 100-continue.
+                times["upload"].append(curl(
+                    ["-o", str(work / "upload.json"), "-X", "POST", "-T", str(big), "-H",
+                     "Expect:", "-H", "Content-Type: application/octet-stream", *auth, url]))
+                answer = json.loads((work / "upload.json").read_text())
+                if answer.get("file_status") != "uploaded" or answer.get("file_size") != size:
+                    raise RuntimeError(f"upload answered {answer}")
+                sampler.phase, start = "processing", time.perf_counter()
+                wait_until(partial(not_409, url, token), 600, "the file to be ready")
+                times["ready"].append(time.perf_counter() - start)
+                stored = max((data / "objects" / "files").iterdir(), key=os.path.getmtime)
+                warm(stored)
+                sampler.phase = "download"
+                times["download"].append(curl(["-o", "/dev/null", *auth, url], size))
+            time.sleep(0.2)
+            sampler.stopping.set()
+            sampler.join()
+            tree = process_tree(server.pid)
+            hwm = {pid: proc_kb(f"/proc/{pid}/status", "VmHWM") for pid in tree}
+            pss = sum(proc_kb(f"/proc/{pid}/smaps_rollup", "Pss") for pid in tree)
+            return Served(times, sampler.peaks, hwm, pss)
+        finally:
+            stop(server, descendants)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each step")
+    parser.add_argument("--keep", action="store_true", help="keep the big files and data dir")
+    parser.add_argument("--work-dir", type=Path, default=Path(__file__).resolve().parent / ".work")
+    args = parser.parse_args()
+    size, repeat, work = args.size_mib * 1024 * 1024, max(1, args.repeat), args.work_dir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    big, copy = work / f"random-{args.size_mib}MiB.bin", work / "copy.bin"
+    ensure_nginx()
+    if not (big.exists() and big.stat().st_size == size):
+        print(f"writing {args.size_mib} MiB of random bytes to {big}", flush=True)
+        with open(big, "wb") as handle:
+            for offset in range(0, size, CHUNK):
+                handle.write(os.urandom(min(CHUNK, size - offset)))
+    references = {"sha256sum": ["sha256sum", str(big)], "cp": ["cp", str(big), str(copy)],
+                  "openssl": ["openssl", "dgst", "-sha256", str(big)]}
+    runs: dict[str, list[float]] = {name: [] for name in references}
+    try:
+        for _ in range(repeat):
+            for name, command in references.items():
+                warm(big)
+                runs[name].append(timed(command))
+                copy.unlink(missing_ok=True)
+        runs["nginx"] = nginx_downloads(work, big, size, repeat)
+        fd = filedock_runs(work, big, size, repeat)
+    finally:
+        copy.unlink(missing_ok=True)
+        if not args.keep:
+            big.unlink(missing_ok=True)
+            shutil.rmtree(work / "filedock-data", ignore_errors=True)
+    runs.update(fd.times)
+    rate = {name: size / statistics.median(secs) / MB for name, secs in runs.items()}
+    spread = {n: f"{size / max(s) / MB:.0f}-{size / min(s) / MB:.0f}" for n, s in runs.items()}
+
+    def line(name: str, value: str, spread: str, ratio: str, target: str, result: str) -> None:
+        print(f"{name:<34} {value:>10} {spread:>11} {ratio:>16}  {target:<9} {result}")
+
+    def check(name: str, what: str, ref: str, goal: float) -> None:
+        ratio = rate[name] / rate[ref]
+        result = "PASS" if ratio >= goal else "MISS  <<<"
+        line(what, f"{rate[name]:.0f} MB/s", spread[name], f"{ratio:.2f}x {ref}",
+             f">= {goal:.2f}x", result)
+
+    print(f"\nmachine: nproc={os.cpu_count()}, {platform.machine()}, Linux {platform.release()}, "
+          f"Python {platform.python_version()}, granian {metadata.version('granian')}")
+    print(f"file: {args.size_mib} MiB of random bytes; each step on a warm page cache (dirty "
+          f"pages synced, input read once first); median of {repeat} runs; MB = 10^6 bytes\n")
+    line("operation", "median", "min-max", "ratio", "target", "result")
+    for name, what, result in (("sha256sum", "sha256sum FILE (reference)", ""),
+                               ("nginx", "nginx sendfile, curl (reference)", ""),
+                               ("openssl", "openssl dgst -sha256", "info"),
+                               ("cp", "cp FILE COPY", "info"),
+                               ("ready", "filedock upload -> ready (job)", "info")):
+        line(what, f"{rate[name]:.0f} MB/s", spread[name], "", "", result)
+    check("upload", "filedock upload (POST, curl -T)", "sha256sum", 0.9)
+    check("download", "filedock download (GET, curl)", "nginx", 1.0)
+    peak = max(fd.peaks.values())
+    line("peak RSS, server process tree", f"{peak / MB:.0f} MB", "", "", "< 150 MB",
+         "PASS" if peak < 150 * MB else "MISS  <<<")
+    print("\npeak summed VmRSS by phase (sampled every 50 ms): "
+          + ", ".join(f"{phase} {value / MB:.0f} MB" for phase, value in fd.peaks.items()))
+    print("VmHWM per process at the end: "
+          + ", ".join(f"pid {pid} {value / MB:.0f} MB" for pid, value in fd.hwm.items())
+          + f"; summed Pss at the end {fd.pss / MB:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from filedock.cli import main
+
+main()

@@ -1,0 +1,63 @@
+"""The ASGI application: every face mounted on one runtime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from filedock.config import Settings, load_settings
+from filedock.db.migrate import upgrade
+from filedock.faces import hasura, ops
+from filedock.observability import RequestContext, configure_logging
+from filedock.runtime import build_runtime
+
+log = logging.getLogger("filedock.app")
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            import asyncio
+
+            await asyncio.to_thread(upgrade, settings.resolved_database_url)
+        runtime = build_runtime(settings)
+        app.state.runtime = runtime
+        if settings.worker:
+            runtime.start_worker()
+        log.info("filedock started", extra={"storage": runtime.store.__class__.__name__})
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(
+        title="filedock",
+        version="0.1.0",
+        description="Self-hosted file service speaking five existing file APIs on one core.",
+        lifespan=lifespan,
+    )
+    app.include_router(ops.router)
+    app.include_router(hasura.router)
+    app.add_exception_handler(Exception, _last_resort)
+    app.add_middleware(RequestContext)
+    return app
+
+
+def asgi() -> FastAPI:
+    """Factory for ASGI servers (`granian --factory filedock.app:asgi`)."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings, migrate=False)
+
+
+async def _last_resort(request: Request, exc: Exception) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", "-")
+    log.error("unhandled error outside a face", exc_info=exc)
+    return JSONResponse({"error": f"internal server error (request id {request_id})"}, 500)

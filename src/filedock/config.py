@@ -1,0 +1,142 @@
+"""Settings, read once at start-up from `FILEDOCK_*` environment variables (and `.env`).
+
+A bad or unknown value stops start-up with one line naming the variable (`SettingsError`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "FILEDOCK_"
+
+
+class SettingsError(Exception):
+    """One clear line naming the offending variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Path("./data")
+    database_url: str = ""
+    storage_url: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    jwt_secret: str = ""
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwks_url: str | None = None
+    max_upload_bytes: int = Field(default=5 * 1024**3, gt=0)
+    log_level: str = "info"
+    worker: bool = True
+    job_poll_seconds: float = Field(default=1.0, gt=0)
+    job_lease_seconds: int = Field(default=300, gt=0)
+    job_max_attempts: int = Field(default=10, gt=0)
+    fsync: bool = False
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _s3_endpoint_is_http(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL, like http://127.0.0.1:9000")
+        return value.rstrip("/")
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url_is_known(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in ("file", "s3", ""):
+            raise ValueError("must be a folder path, file:///path or s3://bucket/prefix")
+        if value.startswith("s3://") and not urlsplit(value).netloc:
+            raise ValueError("s3:// URL needs a bucket: s3://bucket/prefix")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_known(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql", "postgres://")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level_is_known(cls, value: str) -> str:
+        if value.lower() not in ("debug", "info", "warning", "error"):
+            raise ValueError("must be one of debug, info, warning, error")
+        return value.lower()
+
+    @property
+    def resolved_database_url(self) -> str:
+        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'filedock.db'}"
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url.removeprefix("postgres://")
+        if url.startswith("postgresql://"):
+            url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+        if url.startswith("sqlite:///"):
+            url = "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+        return url
+
+    @property
+    def resolved_storage_url(self) -> str:
+        if not self.storage_url:
+            return f"file://{self.data_dir.resolve() / 'objects'}"
+        if "://" not in self.storage_url:
+            return f"file://{Path(self.storage_url).resolve()}"
+        return self.storage_url
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings; raise `SettingsError` naming the first bad variable."""
+    _refuse_unknown_variables()
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        raw = os.environ.get(ENV_PREFIX + field.upper())
+        got = f" (got {raw!r})" if raw is not None else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"{ENV_PREFIX}{field.upper()}: {message}{got}") from None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.jwt_secret:
+        settings.jwt_secret = _data_dir_secret(settings.data_dir)
+    return settings
+
+
+def _refuse_unknown_variables() -> None:
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    for name in sorted(os.environ):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            raise SettingsError(f"{name}: unknown setting (see docs/configuration.md)")
+
+
+def _data_dir_secret(data_dir: Path) -> str:
+    """A signing secret kept beside the data, so `serve` and `token create` agree untold."""
+    path = data_dir / "jwt-secret"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()

@@ -1,0 +1,224 @@
+"""Files: store a body under a client-chosen id, serve it when ready, delete it.
+
+The rules every face shares live here: who may touch a file, what an id may look like,
+limits on the body, and which content may be shown inline.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from filedock.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    NotReady,
+    StorageUnavailable,
+    TooLarge,
+)
+from filedock.core.model import File, FileStatus
+from filedock.core.principal import Principal
+from filedock.ports.jobs import JobRequest
+from filedock.ports.metadata import FileIdTaken, FileRecords
+from filedock.ports.objectstore import ObjectStore, ObjectTooLarge, StoreUnavailable
+
+PROCESS_FILE_JOB = "process_file"
+MAX_FILE_ID_LENGTH = 128
+
+Clock = Callable[[], datetime]
+
+_FILE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_MIME = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+    r"(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=(\"[^\"\\\r\n]*\"|[A-Za-z0-9!#$&^_.+-]+))*"
+)
+# Types a browser would run or render with script: never shown inline from our origin.
+_ACTIVE_TYPES = frozenset(
+    {
+        "text/html",
+        "application/xhtml+xml",
+        "image/svg+xml",
+        "text/xml",
+        "application/xml",
+        "text/javascript",
+        "application/javascript",
+        "application/ecmascript",
+        "text/ecmascript",
+        "application/x-javascript",
+        "application/wasm",
+        "text/xsl",
+    }
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def validate_file_id(file_id: str) -> str:
+    """A client-chosen id: letters, digits, `.`, `_`, `-`; no `..`; at most 128 chars."""
+    if not file_id:
+        raise InvalidInput.one("file_id", "the file id is empty")
+    if len(file_id) > MAX_FILE_ID_LENGTH:
+        raise InvalidInput.one("file_id", f"the file id is longer than {MAX_FILE_ID_LENGTH}")
+    if not _FILE_ID.fullmatch(file_id) or ".." in file_id:
+        raise InvalidInput.one(
+            "file_id", "the file id may hold only letters, digits, '.', '_' and '-', and no '..'"
+        )
+    return file_id
+
+
+def validate_content_type(content_type: str | None) -> str:
+    if not content_type or not content_type.strip():
+        raise InvalidInput.one("content-type", "the Content-Type header is required")
+    value = content_type.strip()
+    if not _MIME.fullmatch(value):
+        raise InvalidInput.one("content-type", f"{value[:100]!r} is not a MIME type")
+    return value
+
+
+def media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def is_active_content(content_type: str) -> bool:
+    """Content a browser could execute: always sent as an attachment."""
+    kind = media_type(content_type)
+    return kind in _ACTIVE_TYPES or kind.endswith("+xml") or "script" in kind
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A ready file and the means to send its bytes."""
+
+    file: File
+    local_path: Path | None
+    _store: ObjectStore
+
+    @property
+    def disposition(self) -> str:
+        return "attachment" if is_active_content(self.file.content_type) else "inline"
+
+    def read(self, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        return self._store.read(self.file.storage_key, start, end)
+
+
+class FileService:
+    def __init__(
+        self,
+        records: FileRecords,
+        store: ObjectStore,
+        *,
+        max_upload_bytes: int,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._records = records
+        self._store = store
+        self._max_upload_bytes = max_upload_bytes
+        self._clock = clock
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self._max_upload_bytes
+
+    async def upload(
+        self,
+        principal: Principal,
+        file_id: str,
+        content_type: str | None,
+        body: AsyncIterable[bytes],
+        *,
+        declared_length: int | None = None,
+    ) -> File:
+        """Store `body` as a new file and queue its processing; all or nothing."""
+        validate_file_id(file_id)
+        content_type = validate_content_type(content_type)
+        if declared_length is not None and declared_length > self._max_upload_bytes:
+            raise TooLarge(self._max_upload_bytes)
+        chunks = aiter(body)
+        first = await _first_non_empty(chunks)
+        if first is None:
+            raise InvalidInput.one("body", "the body is empty")
+        now = self._clock()
+        file = File(
+            id=file_id,
+            owner_id=principal.user_id,
+            owner_role=principal.role,
+            storage_key=f"files/{uuid.uuid4().hex}",
+            content_type=content_type,
+            status=FileStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            await self._records.insert(file)
+        except FileIdTaken:
+            raise Conflict(f"a file with id {file_id!r} exists already") from None
+        try:
+            stored = await self._store.write(
+                file.storage_key, _prepend(first, chunks), max_bytes=self._max_upload_bytes
+            )
+        except BaseException as exc:
+            await self._records.remove(file.id)
+            if isinstance(exc, ObjectTooLarge):
+                raise TooLarge(self._max_upload_bytes) from None
+            if isinstance(exc, StoreUnavailable):
+                raise StorageUnavailable("the object store is unavailable") from exc
+            raise
+        uploaded = replace(
+            file,
+            size=stored.size,
+            sha256=stored.sha256,
+            status=FileStatus.UPLOADED,
+            updated_at=self._clock(),
+        )
+        await self._records.save(
+            uploaded, then=[JobRequest(PROCESS_FILE_JOB, {"file_id": file.id})]
+        )
+        return uploaded
+
+    async def describe(self, principal: Principal, file_id: str) -> File:
+        """The record of a file the principal may see."""
+        validate_file_id(file_id)
+        file = await self._records.get(file_id)
+        if file is None or file.status is FileStatus.DELETED:
+            raise NotFound(f"no file with id {file_id!r}")
+        if not principal.may_access(file.owner_id):
+            raise Forbidden("only the owner or an admin may access this file")
+        return file
+
+    async def open_download(self, principal: Principal, file_id: str) -> Download:
+        """A ready file's bytes; anything not `ready` is refused with `NotReady`."""
+        file = await self.describe(principal, file_id)
+        if file.status is not FileStatus.READY:
+            raise NotReady(f"the file is {file.status.value}, not ready to be served")
+        return Download(file, self._store.local_path(file.storage_key), self._store)
+
+    async def delete(self, principal: Principal, file_id: str) -> File:
+        """Remove the object, then the record; returns the record as it was."""
+        file = await self.describe(principal, file_id)
+        try:
+            await self._store.delete(file.storage_key)
+        except StoreUnavailable as exc:
+            raise StorageUnavailable("the object store is unavailable") from exc
+        await self._records.remove(file.id)
+        return file
+
+
+async def _first_non_empty(chunks: AsyncIterator[bytes]) -> bytes | None:
+    async for chunk in chunks:
+        if chunk:
+            return chunk
+    return None
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk

@@ -1,0 +1,105 @@
+"""Works the durable job queue: claim, run the handler for its kind, complete or retry.
+
+Jobs survive restarts because they are rows; a claim carries a lease, so a job whose worker
+died is taken again once the lease runs out. Failures retry with exponential backoff; after
+`max_attempts` the job is marked failed and the reason is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+
+from filedock.core.files import Clock, utc_now
+from filedock.ports.jobs import Job, JobQueue
+
+Handler = Callable[[Job], Awaitable[None]]
+
+log = logging.getLogger("filedock.worker")
+
+
+class JobWorker:
+    def __init__(
+        self,
+        queue: JobQueue,
+        handlers: Mapping[str, Handler],
+        *,
+        poll_seconds: float = 1.0,
+        lease: timedelta = timedelta(minutes=5),
+        max_attempts: int = 10,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._queue = queue
+        self._handlers = dict(handlers)
+        self._poll_seconds = poll_seconds
+        self._lease = lease
+        self._max_attempts = max_attempts
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Run due jobs now rather than at the next poll (called after an enqueue commits)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Work until `stop()`; a failing database only delays the next poll."""
+        while not self._stopping:
+            try:
+                worked = await self.run_due()
+            except Exception:
+                log.exception("job queue unavailable")
+                worked = 0
+            if worked == 0 and not self._stopping:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+
+    async def run_due(self, limit: int = 100) -> int:
+        """Run up to `limit` due jobs; returns how many ran."""
+        ran = 0
+        while ran < limit and not self._stopping:
+            job = await self._queue.claim(self._clock(), self._lease)
+            if job is None:
+                break
+            await self._run_one(job)
+            ran += 1
+        return ran
+
+    async def _run_one(self, job: Job) -> None:
+        handler = self._handlers.get(job.kind)
+        if handler is None:
+            await self._queue.fail(job.id, f"no handler for job kind {job.kind!r}")
+            log.error("job failed", extra={"job_id": job.id, "kind": job.kind})
+            return
+        try:
+            await handler(job)
+        except Exception as exc:
+            await self._after_failure(job, exc)
+        else:
+            await self._queue.complete(job.id)
+
+    async def _after_failure(self, job: Job, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        if job.attempts >= self._max_attempts:
+            await self._queue.fail(job.id, reason)
+            log.error("job gave up", extra={"job_id": job.id, "kind": job.kind, "error": reason})
+            return
+        delay = backoff(job.attempts)
+        await self._queue.retry(job.id, self._clock() + delay, reason)
+        log.warning(
+            "job will retry",
+            extra={"job_id": job.id, "kind": job.kind, "error": reason, "in_s": delay.seconds},
+        )
+
+
+def backoff(attempts: int) -> timedelta:
+    """1 s, 2 s, 4 s … capped at 5 minutes."""
+    return timedelta(seconds=min(2 ** max(attempts - 1, 0), 300))

@@ -1,0 +1,126 @@
+"""`FileRecords` on SQLAlchemy: file rows, saved together with the jobs they start."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from filedock.core.model import File, FileStatus
+from filedock.db.errors import unavailable_on_connection_errors
+from filedock.db.models import FileRow, JobRow
+from filedock.ports.jobs import JobRequest
+from filedock.ports.metadata import FileIdTaken
+
+
+class SqlFileRecords:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        on_enqueue: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._sessions = sessions
+        self._on_enqueue = on_enqueue
+
+    async def insert(self, file: File) -> None:
+        with unavailable_on_connection_errors():
+            try:
+                async with self._sessions.begin() as session:
+                    session.add(_to_row(file))
+            except IntegrityError:
+                raise FileIdTaken(file.id) from None
+
+    async def get(self, file_id: str) -> File | None:
+        with unavailable_on_connection_errors():
+            async with self._sessions() as session:
+                row = await session.get(FileRow, file_id)
+                return None if row is None else _to_file(row)
+
+    async def save(self, file: File, *, then: Sequence[JobRequest] = ()) -> None:
+        with unavailable_on_connection_errors():
+            async with self._sessions.begin() as session:
+                await session.merge(_to_row(file))
+                for request in then:
+                    session.add(new_job_row(request, file.updated_at))
+        if then:
+            self._on_enqueue()
+
+    async def remove(self, file_id: str) -> None:
+        with unavailable_on_connection_errors():
+            async with self._sessions.begin() as session:
+                await session.execute(delete(FileRow).where(FileRow.id == file_id))
+
+    async def check(self) -> None:
+        with unavailable_on_connection_errors():
+            async with self._sessions() as session:
+                await session.execute(text("SELECT 1"))
+
+    async def count_by_status(self) -> dict[str, int]:
+        with unavailable_on_connection_errors():
+            async with self._sessions() as session:
+                rows = await session.execute(
+                    select(FileRow.status, func.count()).group_by(FileRow.status)
+                )
+                return {status: count for status, count in rows.all()}
+
+
+def new_job_row(request: JobRequest, now: datetime) -> JobRow:
+    return JobRow(
+        kind=request.kind,
+        payload=dict(request.payload),
+        status="queued",
+        attempts=0,
+        run_after=request.run_after or now,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _to_row(file: File) -> FileRow:
+    return FileRow(
+        id=file.id,
+        owner_id=file.owner_id,
+        owner_role=file.owner_role,
+        storage_key=file.storage_key,
+        content_type=file.content_type,
+        detected_type=file.detected_type,
+        size=file.size,
+        sha256=file.sha256,
+        status=file.status.value,
+        status_reason=file.status_reason,
+        filename=file.filename,
+        persist=file.persist,
+        expires_at=file.expires_at,
+        parent_kind=file.parent_kind,
+        parent_id=file.parent_id,
+        labels=dict(file.labels),
+        created_at=file.created_at,
+        updated_at=file.updated_at,
+    )
+
+
+def _to_file(row: FileRow) -> File:
+    return File(
+        id=row.id,
+        owner_id=row.owner_id,
+        owner_role=row.owner_role,
+        storage_key=row.storage_key,
+        content_type=row.content_type,
+        detected_type=row.detected_type,
+        size=row.size,
+        sha256=row.sha256,
+        status=FileStatus(row.status),
+        status_reason=row.status_reason,
+        filename=row.filename,
+        persist=row.persist,
+        expires_at=row.expires_at,
+        parent_kind=row.parent_kind,
+        parent_id=row.parent_id,
+        labels=dict(row.labels or {}),
+        created_at=row.created_at or datetime.now(UTC),
+        updated_at=row.updated_at or datetime.now(UTC),
+    )

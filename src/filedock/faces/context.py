@@ -1,0 +1,25 @@
+"""What every face's endpoints get from the request: the runtime and the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from filedock.auth.tokens import extract_bearer
+from filedock.core.principal import Principal
+from filedock.runtime import Runtime
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def bearer_principal(request: Request) -> Principal:
+    """The caller named by `Authorization: Bearer <jwt>`; raises `Unauthenticated`."""
+    token = extract_bearer(request.headers.get("authorization"))
+    return runtime(request).verifier.verify(token)
+
+
+BearerPrincipal = Annotated[Principal, Depends(bearer_principal)]
+CurrentRuntime = Annotated[Runtime, Depends(runtime)]

@@ -1,0 +1,115 @@
+"""Per-face error rendering: each face's routes catch errors once and render its own body.
+
+FastAPI's exception handlers are app-wide, but each face answers in its seed's envelope, so a
+face builds its router with `face_router(render)`; the route class wraps every endpoint of
+that router (request validation included) and hands any exception to `render`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+
+from filedock.core import errors
+
+log = logging.getLogger("filedock.errors")
+
+Renderer = Callable[[Request, "Failure"], Response]
+
+
+class UnsatisfiableRange(Exception):
+    """A `Range` header that selects no byte of the file (HTTP 416)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the range selects no byte of the {size}-byte file")
+        self.size = size
+
+
+class Failure:
+    """What went wrong, in the terms every face needs: status, message, field, headers."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        error: Exception,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.message = message
+        self.error = error
+        self.field = field
+        self.headers = headers or {}
+
+
+def face_router(render: Renderer, **kwargs: Any) -> APIRouter:
+    """An APIRouter whose every endpoint renders failures with `render`."""
+
+    class FaceRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def guarded(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except Exception as exc:
+                    return render(request, describe_failure(request, exc))
+
+            return guarded
+
+    return APIRouter(route_class=FaceRoute, **kwargs)
+
+
+def describe_failure(request: Request, exc: Exception) -> Failure:
+    """Map any exception to a `Failure`; unknown ones become a 500 that leaks nothing."""
+    match exc:
+        case errors.InvalidInput():
+            return Failure(400, exc.first_message, error=exc, field=exc.first_field)
+        case RequestValidationError():
+            field, message = _first_validation_error(exc)
+            return Failure(400, message, error=exc, field=field)
+        case errors.Unauthenticated():
+            return Failure(401, exc.message, error=exc, headers={"WWW-Authenticate": "Bearer"})
+        case errors.Forbidden():
+            return Failure(403, exc.message, error=exc)
+        case errors.NotFound():
+            return Failure(404, exc.message, error=exc)
+        case errors.Conflict():
+            return Failure(409, exc.message, error=exc)
+        case errors.Expired():
+            return Failure(410, exc.message, error=exc)
+        case errors.TooLarge():
+            return Failure(413, exc.message, error=exc)
+        case errors.UnsupportedType():
+            return Failure(415, exc.message, error=exc)
+        case UnsatisfiableRange():
+            return Failure(
+                416, str(exc), error=exc, headers={"Content-Range": f"bytes */{exc.size}"}
+            )
+        case errors.RateLimited():
+            return Failure(
+                429, exc.message, error=exc, headers={"Retry-After": str(exc.retry_after)}
+            )
+        case errors.StorageUnavailable():
+            log.warning("storage unavailable", exc_info=exc)
+            return Failure(503, "storage is unavailable, try again later", error=exc)
+    request_id = str(getattr(request.state, "request_id", "-"))
+    log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+    return Failure(500, f"internal server error (request id {request_id})", error=exc)
+
+
+def _first_validation_error(exc: RequestValidationError) -> tuple[str, str]:
+    problems = exc.errors()
+    if not problems:
+        return "request", "the request is invalid"
+    first = problems[0]
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    field = ".".join(location) or "request"
+    return field, f"{field}: {first.get('msg', 'invalid')}"

@@ -1,0 +1,85 @@
+"""The Hasura-style file face (seed 004): `POST`, `GET` and `DELETE /v1/file/<file_id>`.
+
+Errors: 400 `{"path", "error"}`; every other status `{"error"}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+
+from filedock.core.errors import InvalidInput
+from filedock.core.model import File
+from filedock.faces.context import BearerPrincipal, CurrentRuntime
+from filedock.faces.downloads import render_download
+from filedock.faces.errors import Failure, face_router
+
+
+def render_error(request: Request, failure: Failure) -> Response:
+    body: dict[str, Any] = {"error": failure.message}
+    if failure.status == 400:
+        body = {"path": f"$.{failure.field or 'request'}", "error": failure.message}
+    return JSONResponse(body, failure.status, headers=failure.headers)
+
+
+router = face_router(render_error, prefix="/v1/file", tags=["hasura: files"])
+
+_FILE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The file's bytes; Content-Type is the file's MIME type.",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.post("/{file_id:path}", openapi_extra=_FILE_BODY, summary="Upload a file")
+async def upload_file(
+    file_id: str, request: Request, principal: BearerPrincipal, rt: CurrentRuntime
+) -> JSONResponse:
+    file = await rt.files.upload(
+        principal,
+        file_id,
+        request.headers.get("content-type"),
+        request.stream(),
+        declared_length=_content_length(request),
+    )
+    return JSONResponse(render_file(file))
+
+
+@router.api_route("/{file_id:path}", methods=["GET", "HEAD"], summary="Download a file")
+async def download_file(
+    file_id: str, request: Request, principal: BearerPrincipal, rt: CurrentRuntime
+) -> Response:
+    download = await rt.files.open_download(principal, file_id)
+    return render_download(request, download, filename=download.file.id)
+
+
+@router.delete("/{file_id:path}", summary="Delete a file")
+async def delete_file(file_id: str, principal: BearerPrincipal, rt: CurrentRuntime) -> JSONResponse:
+    file = await rt.files.delete(principal, file_id)
+    return JSONResponse(render_file(file))
+
+
+def render_file(file: File) -> dict[str, Any]:
+    return {
+        "file_id": file.id,
+        "content_type": file.content_type,
+        "file_status": file.status.value,
+        "file_size": file.size,
+        # Hasura's user ids are integers; ours are strings, numeric ones are sent as numbers.
+        "user_id": int(file.owner_id) if file.owner_id.isdecimal() else file.owner_id,
+        "user_role": file.owner_role,
+        "created_at": file.created_at.isoformat(),
+    }
+
+
+def _content_length(request: Request) -> int | None:
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    if not raw.isdecimal():
+        raise InvalidInput.one("content-length", "Content-Length must be a whole number")
+    return int(raw)

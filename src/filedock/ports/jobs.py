@@ -1,0 +1,41 @@
+"""The job queue port: durable job rows, claimed with a lease, retried with backoff."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    kind: str
+    payload: Mapping[str, str] = field(default_factory=dict)
+    run_after: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    kind: str
+    payload: Mapping[str, str]
+    attempts: int
+
+
+class JobQueue(Protocol):
+    async def enqueue(self, request: JobRequest) -> None: ...
+
+    async def claim(self, now: datetime, lease: timedelta) -> Job | None:
+        """Take the oldest due job (queued, or running with an expired lease), or None."""
+        ...
+
+    async def complete(self, job_id: int) -> None: ...
+
+    async def retry(self, job_id: int, run_after: datetime, error: str) -> None: ...
+
+    async def fail(self, job_id: int, error: str) -> None: ...
+
+    async def counts(self) -> Mapping[str, int]:
+        """Jobs by status, for metrics."""
+        ...

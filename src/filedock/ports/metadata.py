@@ -1,0 +1,35 @@
+"""The metadata port: file records, written together with the jobs they start."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from filedock.core.model import File
+from filedock.ports.jobs import JobRequest
+
+
+class FileIdTaken(Exception):
+    """A record with this id exists already."""
+
+
+class MetadataUnavailable(Exception):
+    """The database could not be reached."""
+
+
+class FileRecords(Protocol):
+    async def insert(self, file: File) -> None:
+        """Add a record; raise `FileIdTaken` if the id exists."""
+        ...
+
+    async def get(self, file_id: str) -> File | None: ...
+
+    async def save(self, file: File, *, then: Sequence[JobRequest] = ()) -> None:
+        """Update a record and enqueue `then` in the same transaction (an outbox)."""
+        ...
+
+    async def remove(self, file_id: str) -> None: ...
+
+    async def check(self) -> None:
+        """Raise `MetadataUnavailable` unless the database answers."""
+        ...

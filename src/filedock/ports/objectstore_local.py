@@ -1,0 +1,336 @@
+"""The object store on a local folder: the embedded default, served by the app's own `/_blobs/`.
+
+Each write streams into a file under `<root>/.tmp/` and is renamed into place only once
+complete, so a reader sees the whole object or none of it. Keys never start a segment with
+`.`, so the temporary folder cannot be addressed through a key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import stat
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from filedock.ports.keys import limited_batches, listing_directory, validate_key
+from filedock.ports.objectstore import (
+    CHUNK_SIZE,
+    InvalidKey,
+    ObjectInfo,
+    ObjectNotFound,
+    StoredObject,
+    StoreUnavailable,
+)
+
+TEMP_DIR_NAME = ".tmp"
+
+_T = TypeVar("_T")
+# The outcome of hashing and writing one batch: each thread's result or exception.
+_Absorbed = asyncio.Future[tuple[BaseException | None, int | BaseException]]
+
+# Errors meaning "there is no object at this path" rather than "the disk failed".
+_ABSENT = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+# A concurrent delete may prune the parent folder between our mkdir and rename; retry a little.
+_PUBLISH_ATTEMPTS = 5
+
+
+class LocalObjectStore:
+    """Objects as files under `root`; `fsync=True` makes each write durable before it is seen."""
+
+    def __init__(self, root: Path, *, fsync: bool = False) -> None:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            self._root = root.resolve(strict=True)
+            self._temp_dir = self._root / TEMP_DIR_NAME
+            self._temp_dir.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot use {root} as an object store: {exc}") from exc
+        self._root_prefix = str(self._root) + os.sep
+        self._fsync = fsync
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    async def write(
+        self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None
+    ) -> StoredObject:
+        path = self._path_of(key)
+        # Opening is a few microseconds and must not be interrupted half-way (a cancelled
+        # thread would leak the file), so it runs inline.
+        temp_path, file = self._open_temp_file()
+        hasher = hashlib.sha256()
+        size = 0
+        in_flight: _Absorbed | None = None
+        try:
+            async with contextlib.aclosing(
+                limited_batches(chunks, max_bytes, CHUNK_SIZE)
+            ) as batches:
+                async for batch in batches:
+                    # One batch in flight while the next one is gathered from the source; the
+                    # previous batch must be done first so hash and file stay in order.
+                    if in_flight is not None:
+                        _raise_failures(await _settled(in_flight))
+                    in_flight = _hash_and_write(hasher, file, batch)
+                    size += len(batch)
+            if in_flight is not None:
+                _raise_failures(await _settled(in_flight))
+            in_flight = None
+            await _in_thread(_finish_file, file, self._fsync)
+            file.close()
+            # Inline, not in a thread: the rename is the commit point, and a cancel must find
+            # it either not begun or done.
+            self._publish(temp_path, path)
+        except BaseException:
+            try:
+                if in_flight is not None:
+                    # The threads still hold the file; closing it under them could let a write
+                    # land in whatever file reuses the descriptor.
+                    await _settled(in_flight)
+            finally:
+                # The original error is the one to report; leftovers here are best effort.
+                with contextlib.suppress(OSError):
+                    file.close()
+                with contextlib.suppress(OSError):
+                    temp_path.unlink()
+            raise
+        return StoredObject(key=key, size=size, sha256=hasher.hexdigest())
+
+    async def head(self, key: str) -> ObjectInfo:
+        path = self._path_of(key)
+        info = await _in_thread(os.stat, path, missing=key)
+        if not stat.S_ISREG(info.st_mode):
+            raise ObjectNotFound(key)
+        return ObjectInfo(
+            key=key,
+            size=info.st_size,
+            last_modified=datetime.fromtimestamp(info.st_mtime, tz=UTC),
+        )
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        _check_range(start, end)
+        path = self._path_of(key)
+        # Opening is quick and must not be cut short by a cancel (the file would leak): inline.
+        file = _open_for_reading(path, start, key)
+        try:
+            remaining = None if end is None else max(0, end - start)
+            while remaining != 0:
+                want = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
+                data = await _in_thread(file.read, want)
+                if not data:
+                    return
+                if remaining is not None:
+                    remaining -= len(data)
+                yield data
+        finally:
+            file.close()
+
+    async def delete(self, key: str) -> None:
+        path = self._path_of(key)
+        await _in_thread(self._delete_and_prune, path)
+
+    async def list_keys(self, prefix: str = "") -> AsyncIterator[str]:
+        directory = listing_directory(prefix)
+        # A directory stack rather than os.walk: each folder is read in one thread hop, and
+        # only the folders that can hold matching keys are visited.
+        stack = [directory]
+        while stack:
+            current = stack.pop()
+            files, folders = await _in_thread(self._scan, current)
+            for name in files:
+                key = f"{current}/{name}" if current else name
+                if key.startswith(prefix):
+                    yield key
+            for name in reversed(folders):
+                sub = f"{current}/{name}" if current else name
+                # Only descend where keys can still start with the prefix.
+                if sub.startswith(prefix):
+                    stack.append(sub)
+
+    def local_path(self, key: str) -> Path | None:
+        path = self._path_of(key)
+        return path if path.is_file() else None
+
+    async def check(self) -> None:
+        await _in_thread(self._probe)
+
+    async def close(self) -> None:
+        return None
+
+    # Helpers -------------------------------------------------------------------------------
+
+    def _path_of(self, key: str) -> Path:
+        """The path for `key`, proven to stay inside the root even through symlinks."""
+        path = self._root.joinpath(*validate_key(key).split("/"))
+        if not os.path.realpath(path).startswith(self._root_prefix):
+            raise InvalidKey("key resolves outside the store")
+        return path
+
+    def _open_temp_file(self) -> tuple[Path, BinaryIO]:
+        temp_path = self._temp_dir / uuid.uuid4().hex
+        try:
+            try:
+                return temp_path, open(temp_path, "xb")
+            except FileNotFoundError:
+                # Someone cleaned the temporary folder away; the root itself must still exist.
+                self._temp_dir.mkdir(exist_ok=True)
+                return temp_path, open(temp_path, "xb")
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create a temporary file: {exc}") from exc
+
+    def _publish(self, temp_path: Path, path: Path) -> None:
+        """Rename the finished file into place: the moment the object becomes visible."""
+        for attempt in range(_PUBLISH_ATTEMPTS):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(temp_path, path)
+                break
+            except FileNotFoundError:
+                if attempt == _PUBLISH_ATTEMPTS - 1:
+                    raise StoreUnavailable(f"cannot create the folder for {path}") from None
+            except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+                # On disk `a` cannot be both an object and the folder of `a/b`.
+                raise InvalidKey("key collides with an existing key on this store") from exc
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot store the object: {exc}") from exc
+        if self._fsync:
+            with contextlib.suppress(OSError):
+                _sync_directory(path.parent)
+
+    def _delete_and_prune(self, path: Path) -> None:
+        with contextlib.suppress(*_ABSENT):
+            os.unlink(path)
+        # Empty folders left behind would pile up forever; stop at the first one still in use.
+        parent = path.parent
+        while parent != self._root:
+            try:
+                os.rmdir(parent)
+            except OSError:
+                break
+            parent = parent.parent
+
+    def _scan(self, directory: str) -> tuple[list[str], list[str]]:
+        base = self._path_of(directory) if directory else self._root
+        files: list[str] = []
+        folders: list[str] = []
+        try:
+            with os.scandir(base) as entries:
+                for entry in entries:
+                    # Hidden names are the store's own (the temporary folder) and never keys;
+                    # symlinks are not followed, so a listing never leaves the root.
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_file(follow_symlinks=False):
+                        files.append(entry.name)
+                    elif entry.is_dir(follow_symlinks=False):
+                        folders.append(entry.name)
+        except _ABSENT:
+            return [], []
+        return sorted(files), sorted(folders)
+
+    def _probe(self) -> None:
+        if not self._root.is_dir():
+            raise StoreUnavailable(f"{self._root} is not a folder")
+        temp_path, file = self._open_temp_file()
+        file.close()
+        temp_path.unlink()
+
+
+def _hash_and_write(hasher: hashlib._Hash, file: BinaryIO, batch: bytes) -> _Absorbed:
+    """Hash and write `batch` at the same time: both release the GIL on large buffers."""
+    loop = asyncio.get_running_loop()
+    # return_exceptions: the future must not complete before *both* threads have finished.
+    return asyncio.gather(
+        loop.run_in_executor(None, hasher.update, batch),
+        loop.run_in_executor(None, file.write, batch),
+        return_exceptions=True,
+    )
+
+
+async def _settled(future: asyncio.Future[_T]) -> _T:
+    """Await `future` to completion even if we are cancelled meanwhile, then honour the cancel.
+
+    The threads behind it keep running whatever asyncio does, and they touch our file.
+    """
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.wait({future})
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return future.result()
+
+
+def _raise_failures(results: tuple[BaseException | None, int | BaseException]) -> None:
+    for result in results:
+        if isinstance(result, OSError):
+            raise StoreUnavailable(f"cannot write the object: {result}") from result
+        if isinstance(result, BaseException):
+            raise result
+
+
+async def _in_thread(function: Callable[..., _T], *args: object, missing: str | None = None) -> _T:
+    """Run blocking file work in a thread and turn `OSError` into the port's errors.
+
+    Waits for the thread even through a cancel, since the work may hold one of our files.
+    With `missing` set, a path that does not exist means that object is not found.
+    """
+    try:
+        return await _settled(asyncio.get_running_loop().run_in_executor(None, function, *args))
+    except _ABSENT:
+        if missing is None:
+            raise StoreUnavailable("a file of the store vanished") from None
+        raise ObjectNotFound(missing) from None
+    except OSError as exc:
+        raise StoreUnavailable(str(exc)) from exc
+
+
+def _open_for_reading(path: Path, start: int, key: str) -> BinaryIO:
+    try:
+        # Unbuffered: each read is one system call straight into the returned bytes.
+        file = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by read)
+    except _ABSENT:
+        raise ObjectNotFound(key) from None
+    except OSError as exc:
+        raise StoreUnavailable(str(exc)) from exc
+    try:
+        # Anything but a regular file (a device, a folder) is not an object of ours.
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise ObjectNotFound(key)
+        if start:
+            file.seek(start)
+    except OSError as exc:
+        file.close()
+        raise StoreUnavailable(str(exc)) from exc
+    except BaseException:
+        file.close()
+        raise
+    return file
+
+
+def _finish_file(file: BinaryIO, fsync: bool) -> None:
+    file.flush()
+    if fsync:
+        os.fsync(file.fileno())
+
+
+def _sync_directory(directory: Path) -> None:
+    # The rename itself is only durable once the folder holding the new name is synced.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _check_range(start: int, end: int | None) -> None:
+    if start < 0 or (end is not None and end < start):
+        raise ValueError(f"invalid byte range {start}..{end}")

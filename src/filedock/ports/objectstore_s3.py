@@ -1,0 +1,251 @@
+"""The object store on any S3-compatible service (AWS S3, MinIO, Ceph), through obstore.
+
+Writes stream through obstore's buffered writer: up to one part is buffered, a body smaller
+than that goes out as one PUT, a larger one as a multipart upload that is completed at the end
+or aborted on any failure, so neither a partial object nor orphan parts remain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ipaddress
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlsplit
+
+import obstore
+from obstore.exceptions import BaseError as ObstoreError
+from obstore.store import S3Store
+
+from filedock.ports.keys import limited_batches, listing_directory, validate_key
+from filedock.ports.objectstore import (
+    CHUNK_SIZE,
+    ObjectInfo,
+    ObjectNotFound,
+    StoredObject,
+    StoreUnavailable,
+)
+
+if TYPE_CHECKING:
+    from obstore import AsyncWritableFile, GetOptions
+    from obstore.store import ClientConfig, RetryConfig, S3Config
+
+_T = TypeVar("_T")
+
+# S3's minimum part size: the writer buffers this much before it starts a multipart upload,
+# and it is also the part size, so memory per upload is bounded by parts in flight.
+_PART_SIZE = 5 * 1024 * 1024
+_PARTS_IN_FLIGHT = 4
+# Never a valid key (segments may not start with "."), so listing it finds nothing, cheaply.
+_CHECK_PREFIX = ".filedock-check/"
+
+_CLIENT_OPTIONS: ClientConfig = {
+    "connect_timeout": timedelta(seconds=5),
+    # The overall timeout covers the whole body; a download to a slow phone can take hours,
+    # and obstore's 30 s default would cut it off. Dead peers are caught by connect_timeout.
+    "timeout": timedelta(hours=6),
+}
+# obstore retries for up to 3 minutes by default; a caller (and `check`) should learn sooner
+# that the endpoint is down.
+_RETRY: RetryConfig = {"max_retries": 3, "retry_timeout": timedelta(seconds=20)}
+
+# What obstore raises: its own hierarchy, plus builtins (FileNotFoundError for a missing
+# object, other OSErrors from I/O, ValueError for a malformed request).
+_STORE_ERRORS = (ObstoreError, OSError, ValueError)
+
+
+class S3ObjectStore:
+    """Objects under `prefix/` in `bucket`; credentials fall back to the environment if None."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None,
+        region: str | None,
+        access_key_id: str | None,
+        secret_access_key: str | None,
+        session_token: str | None = None,
+        allow_http: bool = False,
+    ) -> None:
+        """`allow_http` permits plain http to a non-loopback endpoint (loopback always may)."""
+        if (access_key_id is None) != (secret_access_key is None):
+            raise ValueError("give both access_key_id and secret_access_key, or neither")
+        prefix = prefix.strip("/")
+        if prefix:
+            validate_key(prefix)
+        config: S3Config = {}
+        if endpoint_url is not None:
+            config["endpoint"] = endpoint_url
+        if region is not None:
+            config["region"] = region
+        if access_key_id is not None and secret_access_key is not None:
+            config["access_key_id"] = access_key_id
+            config["secret_access_key"] = secret_access_key
+        if session_token is not None:
+            config["session_token"] = session_token
+        client_options: ClientConfig = _CLIENT_OPTIONS.copy()
+        if endpoint_url is not None and urlsplit(endpoint_url).scheme == "http":
+            if not (allow_http or _is_loopback(endpoint_url)):
+                raise ValueError(f"refusing plain http to {endpoint_url}: use https")
+            client_options["allow_http"] = True
+        try:
+            self._store = S3Store(
+                bucket,
+                prefix=prefix or None,
+                config=config,
+                client_options=client_options,
+                retry_config=_RETRY,
+            )
+        except _STORE_ERRORS as exc:
+            raise ValueError(f"invalid S3 settings: {exc}") from exc
+        self.bucket = bucket
+        self.prefix = prefix
+
+    async def write(
+        self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None
+    ) -> StoredObject:
+        validate_key(key)
+        hasher = hashlib.sha256()
+        size = 0
+        loop = asyncio.get_running_loop()
+        try:
+            # Nothing is sent yet: the writer starts a multipart upload only once a part is full.
+            writer = obstore.open_writer_async(
+                self._store, key, buffer_size=_PART_SIZE, max_concurrency=_PARTS_IN_FLIGHT
+            )
+        except _STORE_ERRORS as exc:
+            raise StoreUnavailable(_describe(exc)) from exc
+        try:
+            async with contextlib.aclosing(
+                limited_batches(chunks, max_bytes, CHUNK_SIZE)
+            ) as batches:
+                async for batch in batches:
+                    # Hash in a thread while obstore takes the bytes: neither waits for the other.
+                    await asyncio.gather(
+                        loop.run_in_executor(None, hasher.update, batch),
+                        _translated(writer.write(batch)),
+                    )
+                    size += len(batch)
+            await _translated(writer.close())
+        except BaseException as exc:
+            await _abort(writer, exc)
+            raise
+        return StoredObject(key=key, size=size, sha256=hasher.hexdigest())
+
+    async def head(self, key: str) -> ObjectInfo:
+        meta = await _translated(obstore.head_async(self._store, validate_key(key)), key)
+        return ObjectInfo(key=key, size=meta["size"], last_modified=meta["last_modified"])
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"invalid byte range {start}..{end}")
+        validate_key(key)
+        if end is not None and end == start:
+            # S3 has no empty range; still say whether the object exists.
+            await self.head(key)
+            return
+        options: GetOptions = {}
+        if end is not None:
+            options["range"] = (start, end)
+        elif start:
+            options["range"] = {"offset": start}
+        try:
+            result = await obstore.get_async(self._store, key, options=options)
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+        except _STORE_ERRORS as exc:
+            # S3 refuses a range that starts at or past the end (416); to our callers that is an
+            # empty read, as for a file. Asking `head` tells that apart from a real failure.
+            if start >= (await self.head(key)).size:
+                return
+            raise StoreUnavailable(_describe(exc)) from exc
+        stream = result.stream(min_chunk_size=CHUNK_SIZE)
+        while True:
+            try:
+                chunk = await anext(stream)
+            except StopAsyncIteration:
+                return
+            except _STORE_ERRORS as exc:
+                raise StoreUnavailable(_describe(exc)) from exc
+            yield bytes(chunk)
+
+    async def delete(self, key: str) -> None:
+        # S3 answers a DELETE of a missing key with success, so this is idempotent as is.
+        await _translated(obstore.delete_async(self._store, validate_key(key)))
+
+    async def list_keys(self, prefix: str = "") -> AsyncIterator[str]:
+        # obstore matches prefixes by whole segments; our prefixes are plain string prefixes,
+        # so list the enclosing folder and filter.
+        directory = listing_directory(prefix)
+        pages = obstore.list(self._store, directory or None, chunk_size=1000)
+        while True:
+            try:
+                page = await anext(pages)
+            except StopAsyncIteration:
+                return
+            except _STORE_ERRORS as exc:
+                raise StoreUnavailable(_describe(exc)) from exc
+            for meta in page:
+                if meta["path"].startswith(prefix):
+                    yield meta["path"]
+
+    def local_path(self, key: str) -> Path | None:
+        validate_key(key)
+        return None
+
+    async def check(self) -> None:
+        # A one-request listing that also fails when the bucket is missing or not ours,
+        # unlike a HEAD on a missing key which answers 404 either way.
+        await _translated(obstore.list_with_delimiter_async(self._store, _CHECK_PREFIX))
+
+    async def close(self) -> None:
+        # obstore's client pools its connections internally and has nothing to release.
+        return None
+
+
+async def _translated(call: Awaitable[_T], key: str | None = None) -> _T:
+    """Await an obstore call, turning its errors into the port's.
+
+    With `key` set, a missing object is `ObjectNotFound`; otherwise it is a store failure.
+    """
+    try:
+        return await call
+    except FileNotFoundError as exc:
+        if key is not None:
+            raise ObjectNotFound(key) from None
+        raise StoreUnavailable(_describe(exc)) from exc
+    except _STORE_ERRORS as exc:
+        raise StoreUnavailable(_describe(exc)) from exc
+
+
+async def _abort(writer: AsyncWritableFile, exc: BaseException) -> None:
+    """Abort the upload behind `writer`: no object appears, started parts are discarded."""
+    # Shielded so that a second cancel cannot cut the abort short and strand the parts.
+    abort = asyncio.ensure_future(writer.__aexit__(type(exc), exc, exc.__traceback__))
+    with contextlib.suppress(Exception):
+        # Best effort: the original error matters more, and a writer whose close failed has
+        # already been consumed by obstore, which then refuses a second close.
+        await asyncio.shield(abort)
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _describe(exc: BaseException) -> str:
+    # obstore messages carry a multi-line debug dump (with response bodies); the first line
+    # says what failed and where, which is what a log needs.
+    lines = str(exc).splitlines()
+    return f"object store request failed: {lines[0] if lines else repr(exc)}"

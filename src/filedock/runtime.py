@@ -1,0 +1,117 @@
+"""Wires settings to backends once at start-up; nothing else asks which backend it has."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from filedock.auth.tokens import BearerVerifier, JwksKeys
+from filedock.config import Settings, SettingsError
+from filedock.core.files import PROCESS_FILE_JOB, FileService
+from filedock.core.processing import FileProcessor
+from filedock.core.worker import JobWorker
+from filedock.db.file_records import SqlFileRecords
+from filedock.db.job_queue import SqlJobQueue
+from filedock.db.session import create_engine, session_factory
+from filedock.ports.jobs import Job
+from filedock.ports.objectstore import ObjectStore
+from filedock.ports.objectstore_local import LocalObjectStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    store: ObjectStore
+    records: SqlFileRecords
+    jobs: SqlJobQueue
+    files: FileService
+    processor: FileProcessor
+    worker: JobWorker
+    verifier: BearerVerifier
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start_worker(self) -> None:
+        self._tasks.append(asyncio.create_task(self.worker.run(), name="filedock-worker"))
+
+    async def close(self) -> None:
+        self.worker.stop()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.store.close()
+        await self.engine.dispose()
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    engine = create_engine(settings.resolved_database_url)
+    sessions = session_factory(engine)
+    store = open_object_store(settings)
+    wake: list[JobWorker] = []
+    records = SqlFileRecords(sessions, on_enqueue=lambda: wake[0].wake() if wake else None)
+    jobs = SqlJobQueue(sessions, on_enqueue=lambda: wake[0].wake() if wake else None)
+    files = FileService(records, store, max_upload_bytes=settings.max_upload_bytes)
+    processor = FileProcessor(records, store)
+
+    async def process_file(job: Job) -> None:
+        await processor.process(job.payload["file_id"])
+
+    worker = JobWorker(
+        jobs,
+        {PROCESS_FILE_JOB: process_file},
+        poll_seconds=settings.job_poll_seconds,
+        lease=timedelta(seconds=settings.job_lease_seconds),
+        max_attempts=settings.job_max_attempts,
+    )
+    wake.append(worker)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        store=store,
+        records=records,
+        jobs=jobs,
+        files=files,
+        processor=processor,
+        worker=worker,
+        verifier=bearer_verifier(settings),
+    )
+
+
+def open_object_store(settings: Settings) -> ObjectStore:
+    url = settings.resolved_storage_url
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return LocalObjectStore(Path(unquote(parts.path)), fsync=settings.fsync)
+    if parts.scheme == "s3":
+        from filedock.ports.objectstore_s3 import S3ObjectStore
+
+        return S3ObjectStore(
+            parts.netloc,
+            parts.path.strip("/"),
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=os.environ.get("AWS_ACCESS_KEY_ID"),
+            secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+            session_token=os.environ.get("AWS_SESSION_TOKEN"),
+            # An http:// endpoint was asked for explicitly (MinIO on a private network).
+            allow_http=(settings.s3_endpoint_url or "").startswith("http://"),
+        )
+    raise SettingsError(f"FILEDOCK_STORAGE_URL: unsupported scheme {parts.scheme!r}")
+
+
+def bearer_verifier(settings: Settings) -> BearerVerifier:
+    jwks = JwksKeys.from_location(settings.jwks_url) if settings.jwks_url else None
+    return BearerVerifier(
+        secret=settings.jwt_secret,
+        jwks=jwks,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )

@@ -1,0 +1,74 @@
+"""The durable job queue on real SQLite and PostgreSQL databases."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from filedock.config import Settings
+from filedock.db.job_queue import SqlJobQueue
+from filedock.db.migrate import upgrade
+from filedock.db.session import create_engine, session_factory
+from filedock.ports.jobs import JobRequest
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlJobQueue]:
+    if request.param == "postgres":
+        url = Settings(database_url=request.getfixturevalue("postgres_url")).resolved_database_url
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}"
+    await asyncio.to_thread(upgrade, url)
+    engine = create_engine(url)
+    yield SqlJobQueue(session_factory(engine))
+    await engine.dispose()
+
+
+async def test_concurrent_workers_claim_each_job_exactly_once(queue: SqlJobQueue) -> None:
+    for n in range(30):
+        await queue.enqueue(JobRequest("process_file", {"file_id": str(n)}))
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    claimed: list[str] = []
+
+    async def work() -> None:
+        while (job := await queue.claim(now, timedelta(minutes=5))) is not None:
+            claimed.append(job.payload["file_id"])
+            await queue.complete(job.id)
+
+    await asyncio.gather(*(work() for _ in range(5)))
+    assert sorted(claimed, key=int) == [str(n) for n in range(30)]
+    assert await queue.counts() == {}
+
+
+async def test_job_of_a_dead_worker_is_claimed_again_after_its_lease(queue: SqlJobQueue) -> None:
+    await queue.enqueue(JobRequest("process_file", {"file_id": "f"}))
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    first = await queue.claim(now, timedelta(seconds=60))
+    assert first is not None and first.attempts == 1
+    assert await queue.claim(now + timedelta(seconds=30), timedelta(seconds=60)) is None
+    again = await queue.claim(now + timedelta(seconds=61), timedelta(seconds=60))
+    assert again is not None and again.id == first.id and again.attempts == 2
+
+
+async def test_retried_job_waits_until_its_time(queue: SqlJobQueue) -> None:
+    await queue.enqueue(JobRequest("scan"))
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    job = await queue.claim(now, timedelta(minutes=5))
+    assert job is not None
+    await queue.retry(job.id, now + timedelta(seconds=10), "clamd down")
+    assert await queue.claim(now + timedelta(seconds=5), timedelta(minutes=5)) is None
+    assert await queue.claim(now + timedelta(seconds=11), timedelta(minutes=5)) is not None
+
+
+async def test_failed_job_stays_as_a_row_and_is_not_claimed(queue: SqlJobQueue) -> None:
+    await queue.enqueue(JobRequest("scan"))
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    job = await queue.claim(now, timedelta(minutes=5))
+    assert job is not None
+    await queue.fail(job.id, "gave up")
+    assert await queue.claim(now + timedelta(days=1), timedelta(minutes=5)) is None
+    assert await queue.counts() == {"failed": 1}

@@ -1,0 +1,143 @@
+"""In-memory implementations of the ports, so core unit tests run without I/O.
+
+These are test doubles of our own protocols, not mocks of real parts: the real backends are
+exercised by the integration suite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from filedock.core.model import File
+from filedock.ports.jobs import Job, JobRequest
+from filedock.ports.metadata import FileIdTaken
+from filedock.ports.objectstore import (
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectTooLarge,
+    StoredObject,
+    StoreUnavailable,
+)
+
+
+@dataclass
+class MemoryRecords:
+    files: dict[str, File] = field(default_factory=dict)
+    jobs: list[JobRequest] = field(default_factory=list)
+
+    async def insert(self, file: File) -> None:
+        if file.id in self.files:
+            raise FileIdTaken(file.id)
+        self.files[file.id] = file
+
+    async def get(self, file_id: str) -> File | None:
+        return self.files.get(file_id)
+
+    async def save(self, file: File, *, then: Sequence[JobRequest] = ()) -> None:
+        self.files[file.id] = file
+        self.jobs.extend(then)
+
+    async def remove(self, file_id: str) -> None:
+        self.files.pop(file_id, None)
+
+    async def check(self) -> None:
+        return None
+
+
+@dataclass
+class MemoryStore:
+    objects: dict[str, bytes] = field(default_factory=dict)
+    down: bool = False
+
+    async def write(
+        self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None
+    ) -> StoredObject:
+        if self.down:
+            raise StoreUnavailable("down")
+        buffer = bytearray()
+        async for chunk in chunks:
+            buffer.extend(chunk)
+            if max_bytes is not None and len(buffer) > max_bytes:
+                raise ObjectTooLarge(max_bytes)
+        self.objects[key] = bytes(buffer)
+        return StoredObject(key, len(buffer), hashlib.sha256(buffer).hexdigest())
+
+    async def head(self, key: str) -> ObjectInfo:
+        if key not in self.objects:
+            raise ObjectNotFound(key)
+        return ObjectInfo(key, len(self.objects[key]), datetime.now(UTC))
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        if self.down:
+            raise StoreUnavailable("down")
+        if key not in self.objects:
+            raise ObjectNotFound(key)
+        yield self.objects[key][start:end]
+
+    async def delete(self, key: str) -> None:
+        if self.down:
+            raise StoreUnavailable("down")
+        self.objects.pop(key, None)
+
+    async def list_keys(self, prefix: str = "") -> AsyncIterator[str]:
+        for key in sorted(self.objects):
+            if key.startswith(prefix):
+                yield key
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+    async def check(self) -> None:
+        if self.down:
+            raise StoreUnavailable("down")
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class MemoryQueue:
+    rows: dict[int, dict[str, object]] = field(default_factory=dict)
+    next_id: int = 1
+
+    async def enqueue(self, request: JobRequest) -> None:
+        self.rows[self.next_id] = {
+            "kind": request.kind,
+            "payload": dict(request.payload),
+            "status": "queued",
+            "attempts": 0,
+            "run_after": request.run_after or datetime.min.replace(tzinfo=UTC),
+            "error": None,
+        }
+        self.next_id += 1
+
+    async def claim(self, now: datetime, lease: timedelta) -> Job | None:
+        for job_id, row in sorted(self.rows.items()):
+            due = row["run_after"]
+            assert isinstance(due, datetime)
+            if row["status"] == "queued" and due <= now:
+                row["status"] = "running"
+                row["attempts"] = int(str(row["attempts"])) + 1
+                payload = row["payload"]
+                assert isinstance(payload, dict)
+                return Job(job_id, str(row["kind"]), payload, int(str(row["attempts"])))
+        return None
+
+    async def complete(self, job_id: int) -> None:
+        del self.rows[job_id]
+
+    async def retry(self, job_id: int, run_after: datetime, error: str) -> None:
+        self.rows[job_id].update(status="queued", run_after=run_after, error=error)
+
+    async def fail(self, job_id: int, error: str) -> None:
+        self.rows[job_id].update(status="failed", error=error)
+
+    async def counts(self) -> Mapping[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.rows.values():
+            counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
+        return counts

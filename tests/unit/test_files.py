@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from filedock.core.errors import Conflict, Forbidden, InvalidInput, NotFound, NotReady, TooLarge
+from filedock.core.files import PROCESS_FILE_JOB, FileService, is_active_content
+from filedock.core.model import FileStatus
+from filedock.core.principal import Principal
+from filedock.core.processing import FileProcessor
+from tests.unit.memory_ports import MemoryRecords, MemoryStore
+
+ALICE = Principal("alice", "user")
+BOB = Principal("bob", "user")
+ADMIN = Principal("root", "admin")
+
+
+async def body(*chunks: bytes) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+@pytest.fixture
+def records() -> MemoryRecords:
+    return MemoryRecords()
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def files(records: MemoryRecords, store: MemoryStore) -> FileService:
+    return FileService(records, store, max_upload_bytes=10)
+
+
+async def test_upload_records_size_and_sha256_and_queues_processing(
+    files: FileService, records: MemoryRecords, store: MemoryStore
+) -> None:
+    file = await files.upload(ALICE, "a1", "image/png", body(b"png", b"data"))
+    assert file.status is FileStatus.UPLOADED
+    assert (file.size, file.sha256) == (7, hashlib.sha256(b"pngdata").hexdigest())
+    assert store.objects[file.storage_key] == b"pngdata"
+    assert [(job.kind, dict(job.payload)) for job in records.jobs] == [
+        (PROCESS_FILE_JOB, {"file_id": "a1"})
+    ]
+
+
+async def test_storage_key_never_comes_from_the_client_id(files: FileService) -> None:
+    file = await files.upload(ALICE, "report.pdf", "application/pdf", body(b"x"))
+    assert "report" not in file.storage_key
+    assert file.storage_key.startswith("files/")
+
+
+@pytest.mark.parametrize(
+    "file_id", ["", "..", "a..b", "a/b", "/etc", ".hidden", "a\\b", "a b", "x" * 129, "é"]
+)
+async def test_unsafe_ids_are_refused_and_store_nothing(
+    files: FileService, store: MemoryStore, records: MemoryRecords, file_id: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        await files.upload(ALICE, file_id, "text/plain", body(b"x"))
+    assert refused.value.first_field == "file_id"
+    assert store.objects == {} and records.files == {}
+
+
+@pytest.mark.parametrize("content_type", [None, "", "   ", "png", "image/", "a/b; =x", "x/y\r\nz"])
+async def test_missing_or_malformed_content_type_is_refused(
+    files: FileService, store: MemoryStore, content_type: str | None
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        await files.upload(ALICE, "f", content_type, body(b"x"))
+    assert refused.value.first_field == "content-type"
+    assert store.objects == {}
+
+
+async def test_empty_body_is_refused_and_stores_nothing(
+    files: FileService, store: MemoryStore, records: MemoryRecords
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        await files.upload(ALICE, "f", "text/plain", body(b"", b""))
+    assert refused.value.first_field == "body"
+    assert store.objects == {} and records.files == {}
+
+
+async def test_body_over_limit_is_refused_and_leaves_no_record(
+    files: FileService, store: MemoryStore, records: MemoryRecords
+) -> None:
+    with pytest.raises(TooLarge):
+        await files.upload(ALICE, "f", "text/plain", body(b"123456", b"78901"))
+    assert store.objects == {} and records.files == {}
+
+
+async def test_declared_length_over_limit_is_refused_before_reading(files: FileService) -> None:
+    async def never_read() -> AsyncIterator[bytes]:
+        raise AssertionError("the body must not be read")
+        yield b""
+
+    with pytest.raises(TooLarge):
+        await files.upload(ALICE, "f", "text/plain", never_read(), declared_length=11)
+
+
+async def test_existing_id_is_a_conflict_and_keeps_the_first_file(
+    files: FileService, store: MemoryStore
+) -> None:
+    first = await files.upload(ALICE, "f", "text/plain", body(b"first"))
+    with pytest.raises(Conflict):
+        await files.upload(BOB, "f", "text/plain", body(b"second"))
+    assert store.objects == {first.storage_key: b"first"}
+
+
+async def test_only_owner_or_admin_may_read_or_delete(files: FileService) -> None:
+    await files.upload(ALICE, "f", "text/plain", body(b"x"))
+    with pytest.raises(Forbidden):
+        await files.describe(BOB, "f")
+    with pytest.raises(Forbidden):
+        await files.delete(BOB, "f")
+    assert (await files.describe(ADMIN, "f")).owner_id == "alice"
+
+
+async def test_file_that_is_not_ready_is_not_served(files: FileService) -> None:
+    await files.upload(ALICE, "f", "text/plain", body(b"x"))
+    with pytest.raises(NotReady):
+        await files.open_download(ALICE, "f")
+
+
+async def test_processed_file_is_served(
+    files: FileService, records: MemoryRecords, store: MemoryStore
+) -> None:
+    await files.upload(ALICE, "f", "text/plain", body(b"hello"))
+    assert await FileProcessor(records, store).process("f") is FileStatus.READY
+    download = await files.open_download(ALICE, "f")
+    assert b"".join([chunk async for chunk in download.read(1, 3)]) == b"el"
+
+
+async def test_delete_removes_object_and_record_and_returns_the_metadata(
+    files: FileService, records: MemoryRecords, store: MemoryStore
+) -> None:
+    uploaded = await files.upload(ALICE, "f", "text/plain", body(b"x"))
+    deleted = await files.delete(ALICE, "f")
+    assert deleted.id == uploaded.id and deleted.size == 1
+    assert store.objects == {} and records.files == {}
+    with pytest.raises(NotFound):
+        await files.describe(ALICE, "f")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "active"),
+    [
+        ("text/html; charset=utf-8", True),
+        ("image/svg+xml", True),
+        ("application/xml", True),
+        ("application/atom+xml", True),
+        ("text/javascript", True),
+        ("image/png", False),
+        ("text/plain", False),
+        ("application/pdf", False),
+    ],
+)
+def test_active_content_is_recognised(content_type: str, active: bool) -> None:
+    assert is_active_content(content_type) is active
