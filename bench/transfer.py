@@ -22,15 +22,16 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from importlib import metadata
 from pathlib import Path
+
+from processes import RssSampler, cpu_seconds, proc_kb, process_tree, stop
 
 MB = 1_000_000
 CHUNK = 16 * 1024 * 1024
@@ -61,6 +62,7 @@ class Served:
     peaks: dict[str, int]  # peak summed VmRSS of the server's process tree, by phase
     hwm: dict[int, int]  # VmHWM per process of the tree at the end
     pss: int  # summed Pss of the tree at the end (shared pages counted once)
+    cpu: dict[str, list[float]]  # server CPU seconds (user + system) per download: nginx, ours
 
 
 def free_port() -> int:
@@ -118,57 +120,6 @@ def not_409(url: str, token: str) -> bool:
     return http_status(url, "HEAD", token) != 409
 
 
-def proc_kb(path: str, field: str) -> int:
-    """A `kB` field of a /proc file (VmRSS, VmHWM, Pss) in bytes; 0 if the process is gone."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path(path).read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def process_tree(root: int) -> list[int]:
-    """`root` and all its descendants, from /proc/<pid>/task/<tid>/children (cheap to read)."""
-    tree, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        tree.append(pid)
-        for children in Path(f"/proc/{pid}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                stack.extend(int(child) for child in children.read_text().split())
-    return tree
-
-
-class RssSampler(threading.Thread):
-    """Sums VmRSS over a process tree every 50 ms; keeps the peak per labelled phase."""
-
-    def __init__(self, root: int) -> None:
-        super().__init__(daemon=True)
-        self.root, self.phase = root, "idle"
-        self.peaks: dict[str, int] = {}
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.wait(0.05):
-            tree = process_tree(self.root)
-            total = sum(proc_kb(f"/proc/{pid}/status", "VmRSS") for pid in tree)
-            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0), total)
-
-
-def stop(process: subprocess.Popen[bytes], descendants: list[int]) -> None:
-    """Terminate `process`, then any recorded descendant that outlived it; by pid only."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    for pid in descendants:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, 15)
-
-
 def ensure_nginx() -> str:
     found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
     if found:
@@ -181,8 +132,9 @@ def ensure_nginx() -> str:
     return shutil.which("nginx", path="/usr/sbin:/usr/local/sbin:/usr/bin") or "nginx"
 
 
-def nginx_downloads(work: Path, big: Path, size: int, repeat: int) -> list[float]:
-    """Serve `work` with nginx (sendfile) and download `big` with curl; returns seconds."""
+@contextlib.contextmanager
+def nginx_serving(work: Path) -> Iterator[tuple[str, int]]:
+    """Serve `work` with nginx (sendfile on); yields its base URL and master pid."""
     port, conf = free_port(), work / "nginx.conf"
     (work / "nginx-tmp").mkdir(exist_ok=True)
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -191,28 +143,37 @@ def nginx_downloads(work: Path, big: Path, size: int, repeat: int) -> list[float
     with open(work / "nginx-stderr.log", "wb") as log:
         server = subprocess.Popen(cmd, stdout=log, stderr=log)
         try:
-            url = f"http://127.0.0.1:{port}/{big.name}"
-            wait_until(lambda: http_status(url, "HEAD") == 200, 15, "nginx")
-            times = []
-            for _ in range(repeat):
-                warm(big)
-                times.append(curl(["-o", "/dev/null", url], size))
-            return times
+            base = f"http://127.0.0.1:{port}"
+            wait_until(lambda: http_status(f"{base}/nginx.conf", "HEAD") == 200, 15, "nginx")
+            yield base, server.pid
         finally:
             stop(server, [])
 
 
-def filedock_runs(work: Path, big: Path, size: int, repeat: int) -> Served:
-    """Start `filedock serve`, then `repeat` times: upload, wait until ready, download."""
+def filedock_runs(work: Path, big: Path, size: int, repeat: int, nginx: tuple[str, int]) -> Served:
+    """Start `filedock serve`, then `repeat` times: upload, wait until ready, download.
+
+    Each filedock download is paired with an nginx download of the same bytes right before
+    it, so both references see the same machine state (noise on a shared VM is large).
+    """
     data = work / "filedock-data"
     shutil.rmtree(data, ignore_errors=True)
     exe = Path(sys.executable).with_name("filedock")
     cmd = str(exe) if exe.exists() else (shutil.which("filedock") or "filedock")
     base = f"http://127.0.0.1:{free_port()}"
     env = {**os.environ, "FILEDOCK_LOG_LEVEL": "warning"}
-    serve = [cmd, "serve", "--host", "127.0.0.1", "--port", base.rsplit(":", 1)[1],
-             "--data-dir", str(data)]
-    times: dict[str, list[float]] = {"upload": [], "ready": [], "download": []}
+    serve = [
+        cmd,
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        base.rsplit(":", 1)[1],
+        "--data-dir",
+        str(data),
+    ]
+    times: dict[str, list[float]] = {"upload": [], "ready": [], "nginx": [], "download": []}
+    cpu: dict[str, list[float]] = {"nginx": [], "download": []}
     with open(work / "filedock.log", "wb") as log:
         server = subprocess.Popen(serve, stdout=log, stderr=log, env=env)
         descendants: list[int] = []
@@ -222,7 +183,10 @@ def filedock_runs(work: Path, big: Path, size: int, repeat: int) -> Served:
             print(f"filedock serve pid {server.pid}, descendants {descendants}", flush=True)
             token = subprocess.run(
                 [cmd, "token", "create", "--user", "bench", "--data-dir", str(data)],
-                check=True, capture_output=True, text=True, env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
             ).stdout.strip()
             auth = ["-H", f"Authorization: Bearer {token}"]
             sampler = RssSampler(server.pid)
@@ -234,9 +198,24 @@ def filedock_runs(work: Path, big: Path, size: int, repeat: int) -> Served:
                 sampler.phase = "upload"
                 # -T streams the file (--data-binary @file reads it all into curl's memory
                 # first); "Expect:" stops curl from waiting for a 100-continue.
-                times["upload"].append(curl(
-                    ["-o", str(work / "upload.json"), "-X", "POST", "-T", str(big), "-H",
-                     "Expect:", "-H", "Content-Type: application/octet-stream", *auth, url]))
+                times["upload"].append(
+                    curl(
+                        [
+                            "-o",
+                            str(work / "upload.json"),
+                            "-X",
+                            "POST",
+                            "-T",
+                            str(big),
+                            "-H",
+                            "Expect:",
+                            "-H",
+                            "Content-Type: application/octet-stream",
+                            *auth,
+                            url,
+                        ]
+                    )
+                )
                 answer = json.loads((work / "upload.json").read_text())
                 if answer.get("file_status") != "uploaded" or answer.get("file_size") != size:
                     raise RuntimeError(f"upload answered {answer}")
@@ -244,16 +223,22 @@ def filedock_runs(work: Path, big: Path, size: int, repeat: int) -> Served:
                 wait_until(partial(not_409, url, token), 600, "the file to be ready")
                 times["ready"].append(time.perf_counter() - start)
                 stored = max((data / "objects" / "files").iterdir(), key=os.path.getmtime)
-                warm(stored)
                 sampler.phase = "download"
+                warm(big)
+                before = cpu_seconds(nginx[1])
+                times["nginx"].append(curl(["-o", "/dev/null", f"{nginx[0]}/{big.name}"], size))
+                cpu["nginx"].append(cpu_seconds(nginx[1]) - before)
+                warm(stored)
+                before = cpu_seconds(server.pid)
                 times["download"].append(curl(["-o", "/dev/null", *auth, url], size))
+                cpu["download"].append(cpu_seconds(server.pid) - before)
             time.sleep(0.2)
             sampler.stopping.set()
             sampler.join()
             tree = process_tree(server.pid)
             hwm = {pid: proc_kb(f"/proc/{pid}/status", "VmHWM") for pid in tree}
             pss = sum(proc_kb(f"/proc/{pid}/smaps_rollup", "Pss") for pid in tree)
-            return Served(times, sampler.peaks, hwm, pss)
+            return Served(times, sampler.peaks, hwm, pss, cpu)
         finally:
             stop(server, descendants)
 
@@ -261,7 +246,7 @@ def filedock_runs(work: Path, big: Path, size: int, repeat: int) -> Served:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each step")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs of each step")
     parser.add_argument("--keep", action="store_true", help="keep the big files and data dir")
     parser.add_argument("--work-dir", type=Path, default=Path(__file__).resolve().parent / ".work")
     args = parser.parse_args()
@@ -274,8 +259,11 @@ def main() -> None:
         with open(big, "wb") as handle:
             for offset in range(0, size, CHUNK):
                 handle.write(os.urandom(min(CHUNK, size - offset)))
-    references = {"sha256sum": ["sha256sum", str(big)], "cp": ["cp", str(big), str(copy)],
-                  "openssl": ["openssl", "dgst", "-sha256", str(big)]}
+    references = {
+        "sha256sum": ["sha256sum", str(big)],
+        "cp": ["cp", str(big), str(copy)],
+        "openssl": ["openssl", "dgst", "-sha256", str(big)],
+    }
     runs: dict[str, list[float]] = {name: [] for name in references}
     try:
         for _ in range(repeat):
@@ -283,8 +271,8 @@ def main() -> None:
                 warm(big)
                 runs[name].append(timed(command))
                 copy.unlink(missing_ok=True)
-        runs["nginx"] = nginx_downloads(work, big, size, repeat)
-        fd = filedock_runs(work, big, size, repeat)
+        with nginx_serving(work) as nginx:
+            fd = filedock_runs(work, big, size, repeat, nginx)
     finally:
         copy.unlink(missing_ok=True)
         if not args.keep:
@@ -300,30 +288,70 @@ def main() -> None:
     def check(name: str, what: str, ref: str, goal: float) -> None:
         ratio = rate[name] / rate[ref]
         result = "PASS" if ratio >= goal else "MISS  <<<"
-        line(what, f"{rate[name]:.0f} MB/s", spread[name], f"{ratio:.2f}x {ref}",
-             f">= {goal:.2f}x", result)
+        line(
+            what,
+            f"{rate[name]:.0f} MB/s",
+            spread[name],
+            f"{ratio:.2f}x {ref}",
+            f">= {goal:.2f}x",
+            result,
+        )
 
-    print(f"\nmachine: nproc={os.cpu_count()}, {platform.machine()}, Linux {platform.release()}, "
-          f"Python {platform.python_version()}, granian {metadata.version('granian')}")
-    print(f"file: {args.size_mib} MiB of random bytes; each step on a warm page cache (dirty "
-          f"pages synced, input read once first); median of {repeat} runs; MB = 10^6 bytes\n")
+    print(
+        f"\nmachine: nproc={os.cpu_count()}, {platform.machine()}, Linux {platform.release()}, "
+        f"Python {platform.python_version()}, granian {metadata.version('granian')}"
+    )
+    print(
+        f"file: {args.size_mib} MiB of random bytes; each step on a warm page cache (dirty "
+        f"pages synced, input read once first); median of {repeat} runs; MB = 10^6 bytes\n"
+    )
     line("operation", "median", "min-max", "ratio", "target", "result")
-    for name, what, result in (("sha256sum", "sha256sum FILE (reference)", ""),
-                               ("nginx", "nginx sendfile, curl (reference)", ""),
-                               ("openssl", "openssl dgst -sha256", "info"),
-                               ("cp", "cp FILE COPY", "info"),
-                               ("ready", "filedock upload -> ready (job)", "info")):
+    for name, what, result in (
+        ("sha256sum", "sha256sum FILE (reference)", ""),
+        ("nginx", "nginx sendfile, curl (reference)", ""),
+        ("openssl", "openssl dgst -sha256", "info"),
+        ("cp", "cp FILE COPY", "info"),
+        ("ready", "filedock upload -> ready (job)", "info"),
+    ):
         line(what, f"{rate[name]:.0f} MB/s", spread[name], "", "", result)
     check("upload", "filedock upload (POST, curl -T)", "sha256sum", 0.9)
     check("download", "filedock download (GET, curl)", "nginx", 1.0)
+    paired = statistics.median(n / f for n, f in zip(runs["nginx"], runs["download"], strict=True))
+    line(
+        "  same, median of paired runs",
+        "",
+        "",
+        f"{paired:.2f}x nginx",
+        ">= 1.00x",
+        "PASS" if paired >= 1.0 else "MISS  <<<",
+    )
     peak = max(fd.peaks.values())
-    line("peak RSS, server process tree", f"{peak / MB:.0f} MB", "", "", "< 150 MB",
-         "PASS" if peak < 150 * MB else "MISS  <<<")
-    print("\npeak summed VmRSS by phase (sampled every 50 ms): "
-          + ", ".join(f"{phase} {value / MB:.0f} MB" for phase, value in fd.peaks.items()))
-    print("VmHWM per process at the end: "
-          + ", ".join(f"pid {pid} {value / MB:.0f} MB" for pid, value in fd.hwm.items())
-          + f"; summed Pss at the end {fd.pss / MB:.0f} MB")
+    line(
+        "peak RSS, server process tree",
+        f"{peak / MB:.0f} MB",
+        "",
+        "",
+        "< 150 MB",
+        "PASS" if peak < 150 * MB else "MISS  <<<",
+    )
+    print(
+        "\npeak summed VmRSS by phase (sampled every 50 ms): "
+        + ", ".join(f"{phase} {value / MB:.0f} MB" for phase, value in fd.peaks.items())
+    )
+    mib = size / 2**30
+    print(
+        "server CPU seconds per GiB downloaded (median): "
+        + ", ".join(
+            f"{name} {statistics.median(secs) / mib:.2f} s"
+            for name, secs in (("nginx", fd.cpu["nginx"]), ("filedock", fd.cpu["download"]))
+        )
+        + "; curl itself is the same client for both"
+    )
+    print(
+        "VmHWM per process at the end: "
+        + ", ".join(f"pid {pid} {value / MB:.0f} MB" for pid, value in fd.hwm.items())
+        + f"; summed Pss at the end {fd.pss / MB:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

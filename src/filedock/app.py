@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,7 +11,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from filedock.config import Settings, load_settings
-from filedock.db.migrate import upgrade
 from filedock.faces import hasura, ops
 from filedock.observability import RequestContext, configure_logging
 from filedock.runtime import build_runtime
@@ -24,7 +24,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
-            import asyncio
+            # Imported here: a served worker never migrates (`serve` did), so it need not
+            # carry Alembic and Mako.
+            from filedock.db.migrate import upgrade
 
             await asyncio.to_thread(upgrade, settings.resolved_database_url)
         runtime = build_runtime(settings)

@@ -38,9 +38,6 @@ def serve(
     if data_dir is not None:
         os.environ["FILEDOCK_DATA_DIR"] = str(data_dir)
     settings = _settings()
-    from granian.constants import Interfaces
-    from granian.server import Server
-
     from filedock.db.migrate import upgrade
     from filedock.observability import configure_logging
 
@@ -50,15 +47,11 @@ def serve(
     # The server imports the app in its worker; settings travel there through the environment.
     os.environ["FILEDOCK_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ["FILEDOCK_JWT_SECRET"] = settings.jwt_secret
-    Server(
-        "filedock.app:asgi",
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        factory=True,
-        workers=workers,
-        log_access=False,
-    ).serve()
+    # Become the lean serving process: what start-up loaded is not carried while serving.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    args = [sys.executable, "-m", "filedock.server", host, str(port), str(workers)]
+    os.execv(sys.executable, args)
 
 
 @cli.command()

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.exceptions import (
@@ -241,7 +240,7 @@ class JwksKeys:
     def _refetch_locked(self) -> None:
         try:
             keys = _parse_jwks(self._fetch())
-        except (httpx.HTTPError, OSError, ValueError) as error:
+        except (OSError, ValueError) as error:
             # Keep whatever keys we had; the caller only learns the keys are unavailable.
             logger.warning("fetching the JWKS from %s failed: %s", self._source, error)
             self._next_fetch_at = self._clock() + min(self._interval, _FAILED_FETCH_RETRY_SECONDS)
@@ -321,8 +320,15 @@ def _text(value: object) -> str | None:
 
 
 def _fetch_url(url: str, timeout_seconds: float) -> bytes:
-    response = httpx.get(url, timeout=timeout_seconds)
-    response.raise_for_status()
+    # Imported here: httpx drags in click and rich, megabytes a server without a JWKS URL
+    # would carry for nothing.
+    import httpx
+
+    try:
+        response = httpx.get(url, timeout=timeout_seconds)
+        response.raise_for_status()
+    except httpx.HTTPError as error:
+        raise OSError(str(error)) from error
     return response.content
 
 
