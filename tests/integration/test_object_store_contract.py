@@ -1,7 +1,10 @@
 """One contract for every object store backend: each test runs on local disk and on S3 (moto).
 
-`backstage` looks behind a store's back (the folder, or the bucket through boto3) so that the
-all-or-nothing promises are checked on the real storage, not only through the store itself.
+These tests cover what a caller sees when writing, reading, heading, deleting and listing. The
+`backstage` fixture (tests/integration/conftest.py) looks behind a store's back (the folder, or
+the bucket through boto3) so that the all-or-nothing promises are checked on the real storage,
+not only through the store itself. Unsafe keys and store outages are in
+test_object_store_safety.py; what only one backend can show is in test_object_store_backends.py.
 """
 
 from __future__ import annotations
@@ -9,74 +12,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-import socket
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from filedock.ports.objectstore import (
-    InvalidKey,
-    ObjectNotFound,
-    ObjectStore,
-    ObjectTooLarge,
-    StoredObject,
-    StoreUnavailable,
+from filedock.ports.objectstore import ObjectNotFound, ObjectStore, ObjectTooLarge
+from filedock.ports.objectstore_local import LocalObjectStore
+from tests.integration.object_store_support import (
+    Backstage,
+    Gate,
+    MiB,
+    SourceBroke,
+    chunks,
+    failing,
+    read_all,
+    split,
+    until,
 )
-from filedock.ports.objectstore_local import TEMP_DIR_NAME, LocalObjectStore
-from filedock.ports.objectstore_s3 import S3ObjectStore
-from tests.fixtures.s3 import S3Endpoint
-
-MiB = 1024 * 1024
-S3_PREFIX = "tenant"
-
-
-@dataclass
-class Backstage:
-    """The storage as it really is: stored object names and unfinished writes."""
-
-    objects: Callable[[], list[str]]
-    unfinished_writes: Callable[[], list[str]]
-
-
-@pytest.fixture(params=["local", "s3"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
-    backend: ObjectStore
-    if request.param == "local":
-        backend = LocalObjectStore(tmp_path / "objects")
-    else:
-        endpoint: S3Endpoint = request.getfixturevalue("s3_endpoint")
-        backend = s3_store(endpoint, request.getfixturevalue("s3_bucket"))
-    yield backend
-    await backend.close()
-
-
-@pytest.fixture
-def backstage(store: ObjectStore, request: pytest.FixtureRequest) -> Backstage:
-    if isinstance(store, LocalObjectStore):
-        root = store.root
-        return Backstage(
-            objects=lambda: sorted(
-                p.relative_to(root).as_posix()
-                for p in root.rglob("*")
-                if p.is_file() and TEMP_DIR_NAME not in p.relative_to(root).parts
-            ),
-            unfinished_writes=lambda: sorted(p.name for p in (root / TEMP_DIR_NAME).iterdir()),
-        )
-    assert isinstance(store, S3ObjectStore)
-    client = request.getfixturevalue("s3_endpoint").client()
-    bucket = store.bucket
-    return Backstage(
-        objects=lambda: sorted(
-            o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])
-        ),
-        unfinished_writes=lambda: sorted(
-            u["Key"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
-        ),
-    )
-
 
 # Writing ------------------------------------------------------------------------------------
 
@@ -382,236 +335,3 @@ async def test_list_keys_with_prefix_is_a_plain_string_prefix(store: ObjectStore
     assert await listed("do") == ["doc", "docs/a.txt", "docs/sub/b.txt", "docsx/c"]
     assert await listed("docs/sub/b") == ["docs/sub/b.txt"]
     assert await listed("nothing/") == []
-
-
-# Keys ---------------------------------------------------------------------------------------
-
-UNSAFE_KEYS = {
-    "parent": "../x",
-    "nested-parent": "a/../../x",
-    "absolute": "/abs",
-    "empty": "",
-    "empty-segment": "a//b",
-    "trailing-slash": "a/",
-    "dot-segment": "a/./b",
-    "temp-dir": f"{TEMP_DIR_NAME}/x",
-    "hidden-segment": "a/.hidden",
-    "backslash": "a\\b",
-    "nul": "a\x00b",
-    "newline": "a\nb",
-    "too-long": "k" * 2000,
-}
-
-
-@pytest.mark.parametrize("key", UNSAFE_KEYS.values(), ids=UNSAFE_KEYS.keys())
-async def test_unsafe_keys_are_refused(store: ObjectStore, backstage: Backstage, key: str) -> None:
-    with pytest.raises(InvalidKey):
-        await store.write(key, chunks(b"x"))
-    with pytest.raises(InvalidKey):
-        await store.head(key)
-    with pytest.raises(InvalidKey):
-        await read_all(store, key)
-    with pytest.raises(InvalidKey):
-        await store.delete(key)
-    with pytest.raises(InvalidKey):
-        store.local_path(key)
-    assert backstage.objects() == []
-    assert backstage.unfinished_writes() == []
-
-
-@pytest.mark.parametrize("prefix", ["../", "/abs", "a\\b", "a/../b/"])
-async def test_unsafe_list_prefixes_are_refused(store: ObjectStore, prefix: str) -> None:
-    with pytest.raises(InvalidKey):
-        [key async for key in store.list_keys(prefix)]
-
-
-# Health -------------------------------------------------------------------------------------
-
-
-async def test_check_passes_on_a_working_store(store: ObjectStore) -> None:
-    await store.check()
-
-
-async def test_check_on_a_dead_s3_endpoint_raises_store_unavailable(
-    s3_endpoint: S3Endpoint,
-) -> None:
-    dead = s3_store(s3_endpoint, "any-bucket", url=f"http://127.0.0.1:{unused_port()}")
-
-    with pytest.raises(StoreUnavailable):
-        await dead.check()
-
-
-async def test_every_call_on_a_dead_s3_endpoint_raises_store_unavailable(
-    s3_endpoint: S3Endpoint,
-) -> None:
-    dead = s3_store(s3_endpoint, "any-bucket", url=f"http://127.0.0.1:{unused_port()}")
-
-    with pytest.raises(StoreUnavailable):
-        await dead.write("k", chunks(b"x"))
-    with pytest.raises(StoreUnavailable):
-        await dead.write("k", chunks(*[b"x" * MiB] * 6))
-    with pytest.raises(StoreUnavailable):
-        await dead.head("k")
-    with pytest.raises(StoreUnavailable):
-        await read_all(dead, "k")
-    with pytest.raises(StoreUnavailable):
-        await dead.delete("k")
-    with pytest.raises(StoreUnavailable):
-        [key async for key in dead.list_keys()]
-
-
-async def test_check_on_a_missing_bucket_raises_store_unavailable(
-    s3_endpoint: S3Endpoint,
-) -> None:
-    with pytest.raises(StoreUnavailable):
-        await s3_store(s3_endpoint, "no-such-bucket").check()
-
-
-async def test_check_on_a_vanished_local_root_raises_store_unavailable(tmp_path: Path) -> None:
-    store = LocalObjectStore(tmp_path / "objects")
-    (tmp_path / "objects" / TEMP_DIR_NAME).rmdir()
-    (tmp_path / "objects").rmdir()
-    (tmp_path / "objects").write_bytes(b"not a folder")
-
-    with pytest.raises(StoreUnavailable):
-        await store.check()
-    with pytest.raises(StoreUnavailable):
-        await store.write("k", chunks(b"x"))
-
-
-# Backend specifics: what only one backend can show ------------------------------------------
-
-
-async def test_local_delete_prunes_empty_folders_up_to_the_root(tmp_path: Path) -> None:
-    store = LocalObjectStore(tmp_path / "objects")
-    await store.write("a/b/c/one", chunks(b"1"))
-    await store.write("a/two", chunks(b"2"))
-
-    await store.delete("a/b/c/one")
-
-    assert not (store.root / "a" / "b").exists()
-    assert (store.root / "a" / "two").is_file()
-
-
-async def test_local_key_through_a_symlink_out_of_the_root_is_refused(tmp_path: Path) -> None:
-    store = LocalObjectStore(tmp_path / "objects")
-    (tmp_path / "elsewhere").mkdir()
-    (store.root / "link").symlink_to(tmp_path / "elsewhere")
-
-    with pytest.raises(InvalidKey):
-        await store.write("link/x", chunks(b"x"))
-    with pytest.raises(InvalidKey):
-        store.local_path("link/x")
-    assert list((tmp_path / "elsewhere").iterdir()) == []
-
-
-async def test_local_key_that_is_also_a_folder_is_refused(tmp_path: Path) -> None:
-    # On disk `a` cannot be an object and the folder of `a/b` at once; S3 allows both.
-    store = LocalObjectStore(tmp_path / "objects")
-    await store.write("a/b", chunks(b"x"))
-
-    with pytest.raises(InvalidKey):
-        await store.write("a", chunks(b"y"))
-    assert list((store.root / TEMP_DIR_NAME).iterdir()) == []
-
-
-async def test_local_fsync_write_round_trips(tmp_path: Path) -> None:
-    store = LocalObjectStore(tmp_path / "objects", fsync=True)
-
-    stored = await store.write("k", chunks(b"durable"))
-
-    assert stored.size == 7
-    assert await read_all(store, "k") == b"durable"
-
-
-async def test_s3_objects_live_under_the_prefix_and_large_ones_use_multipart(
-    s3_endpoint: S3Endpoint, s3_bucket: str
-) -> None:
-    store = s3_store(s3_endpoint, s3_bucket)
-    await store.write("small", chunks(b"x"))
-    await store.write("large", chunks(*[b"y" * MiB] * 12))
-
-    client = s3_endpoint.client()
-    keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket)["Contents"]]
-    assert sorted(keys) == [f"{S3_PREFIX}/large", f"{S3_PREFIX}/small"]
-    # A multipart object's ETag ends in "-<number of parts>": 5 + 5 + 2 MiB.
-    assert client.head_object(Bucket=s3_bucket, Key=f"{S3_PREFIX}/large")["ETag"].endswith('-3"')
-
-
-def test_s3_refuses_plain_http_to_a_remote_endpoint(s3_endpoint: S3Endpoint) -> None:
-    with pytest.raises(ValueError):
-        s3_store(s3_endpoint, "any-bucket", url="http://s3.example.com:9000")
-
-
-# Helpers ------------------------------------------------------------------------------------
-
-
-class SourceBroke(Exception):
-    """Raised by a test source, to check it reaches the caller unchanged."""
-
-
-class Gate:
-    """A source that pauses after its first part until released."""
-
-    def __init__(self) -> None:
-        self.paused = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def wait_paused(self, writing: asyncio.Task[StoredObject]) -> None:
-        """Wait for the pause; a write that ends or hangs first fails the test, not stalls it."""
-        paused = asyncio.create_task(self.paused.wait())
-        await asyncio.wait({paused, writing}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
-        paused.cancel()
-        if writing.done():
-            await writing
-        assert self.paused.is_set(), "the source never paused"
-
-    async def source(self, first: bytes, rest: bytes) -> AsyncIterator[bytes]:
-        for piece in split(first, MiB):
-            yield piece
-        self.paused.set()
-        await self.release.wait()
-        yield rest
-
-
-def s3_store(endpoint: S3Endpoint, bucket: str, *, url: str | None = None) -> S3ObjectStore:
-    return S3ObjectStore(
-        bucket,
-        S3_PREFIX,
-        endpoint_url=url or endpoint.url,
-        region=endpoint.region,
-        access_key_id=endpoint.access_key_id,
-        secret_access_key=endpoint.secret_access_key,
-    )
-
-
-async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
-    for part in parts:
-        yield part
-
-
-async def failing(*parts: bytes) -> AsyncIterator[bytes]:
-    for part in parts:
-        yield part
-    raise SourceBroke("the client went away")
-
-
-async def read_all(store: ObjectStore, key: str, start: int = 0, end: int | None = None) -> bytes:
-    return b"".join([piece async for piece in store.read(key, start, end)])
-
-
-def split(data: bytes, size: int) -> list[bytes]:
-    return [data[i : i + size] for i in range(0, len(data), size)]
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
-
-
-def unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port

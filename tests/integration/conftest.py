@@ -1,0 +1,54 @@
+"""Fixtures for the object store tests: every backend-parametrized test runs on local disk and S3.
+
+The S3 backend runs against moto (`s3_endpoint` and `s3_bucket` from tests/fixtures/s3.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from filedock.ports.objectstore import ObjectStore
+from filedock.ports.objectstore_local import TEMP_DIR_NAME, LocalObjectStore
+from filedock.ports.objectstore_s3 import S3ObjectStore
+from tests.fixtures.s3 import S3Endpoint
+from tests.integration.object_store_support import Backstage, s3_store
+
+
+@pytest.fixture(params=["local", "s3"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
+    backend: ObjectStore
+    if request.param == "local":
+        backend = LocalObjectStore(tmp_path / "objects")
+    else:
+        endpoint: S3Endpoint = request.getfixturevalue("s3_endpoint")
+        backend = s3_store(endpoint, request.getfixturevalue("s3_bucket"))
+    yield backend
+    await backend.close()
+
+
+@pytest.fixture
+def backstage(store: ObjectStore, request: pytest.FixtureRequest) -> Backstage:
+    if isinstance(store, LocalObjectStore):
+        root = store.root
+        return Backstage(
+            objects=lambda: sorted(
+                p.relative_to(root).as_posix()
+                for p in root.rglob("*")
+                if p.is_file() and TEMP_DIR_NAME not in p.relative_to(root).parts
+            ),
+            unfinished_writes=lambda: sorted(p.name for p in (root / TEMP_DIR_NAME).iterdir()),
+        )
+    assert isinstance(store, S3ObjectStore)
+    client = request.getfixturevalue("s3_endpoint").client()
+    bucket = store.bucket
+    return Backstage(
+        objects=lambda: sorted(
+            o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])
+        ),
+        unfinished_writes=lambda: sorted(
+            u["Key"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        ),
+    )
