@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.postgres", "tests.fixtures.server"]
+pytest_plugins = [
+    "tests.fixtures.s3",
+    "tests.fixtures.postgres",
+    "tests.fixtures.server",
+    "tests.fixtures.clamd",
+]

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from filedock.ports.scanner_clamd import parse_clamd_url
+
 ENV_PREFIX = "FILEDOCK_"
 
 
@@ -42,7 +44,9 @@ class Settings(BaseSettings):
     job_poll_seconds: float = Field(default=1.0, gt=0)
     job_lease_seconds: int = Field(default=300, gt=0)
     job_max_attempts: int = Field(default=10, gt=0)
+    sweep_seconds: float = Field(default=60.0, gt=0)
     fsync: bool = False
+    clamd_url: str | None = None
 
     @field_validator("public_url")
     @classmethod
@@ -61,6 +65,15 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL, like http://127.0.0.1:9000")
         return value.rstrip("/")
+
+    @field_validator("clamd_url")
+    @classmethod
+    def _clamd_url_is_a_socket(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        # The backend's own parser, so the setting and the scanner agree on what is valid.
+        parse_clamd_url(value)
+        return value
 
     @field_validator("storage_url")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,13 +17,18 @@ from filedock.auth.tokens import BearerVerifier, JwksKeys
 from filedock.config import Settings, SettingsError
 from filedock.core.files import PROCESS_FILE_JOB, FileService
 from filedock.core.processing import FileProcessor
+from filedock.core.uploads import SIGNED_URL_POLICY, UploadService
 from filedock.core.worker import JobWorker
 from filedock.db.file_records import SqlFileRecords
 from filedock.db.job_queue import SqlJobQueue
 from filedock.db.session import create_engine, session_factory
+from filedock.ports.blob_signing import BlobSigner
 from filedock.ports.jobs import Job
 from filedock.ports.objectstore import ObjectStore
 from filedock.ports.objectstore_local import LocalObjectStore
+from filedock.ports.scanner import NoScanner, Scanner
+
+log = logging.getLogger("filedock.runtime")
 
 
 @dataclass
@@ -33,6 +39,8 @@ class Runtime:
     records: SqlFileRecords
     jobs: SqlJobQueue
     files: FileService
+    uploads: UploadService
+    scanner: Scanner
     processor: FileProcessor
     worker: JobWorker
     verifier: BearerVerifier
@@ -40,6 +48,26 @@ class Runtime:
 
     def start_worker(self) -> None:
         self._tasks.append(asyncio.create_task(self.worker.run(), name="filedock-worker"))
+        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="filedock-sweeper"))
+
+    async def _sweep_forever(self) -> None:
+        """Notice unpolled uploads and remove what expired; errors wait for the next round."""
+        while True:
+            await asyncio.sleep(self.settings.sweep_seconds)
+            try:
+                report = await self.uploads.sweep()
+            except Exception:
+                log.warning("sweep failed; trying again next round", exc_info=True)
+                continue
+            if report.noticed or report.abandoned or report.expired:
+                log.info(
+                    "swept",
+                    extra={
+                        "noticed": report.noticed,
+                        "abandoned": report.abandoned,
+                        "expired": report.expired,
+                    },
+                )
 
     async def close(self) -> None:
         self.worker.stop()
@@ -48,6 +76,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.store.close()
+        await self.scanner.close()
         await self.engine.dispose()
 
 
@@ -59,7 +88,10 @@ def build_runtime(settings: Settings) -> Runtime:
     records = SqlFileRecords(sessions, on_enqueue=lambda: wake[0].wake() if wake else None)
     jobs = SqlJobQueue(sessions, on_enqueue=lambda: wake[0].wake() if wake else None)
     files = FileService(records, store, max_upload_bytes=settings.max_upload_bytes)
-    processor = FileProcessor(records, store)
+    policies = {SIGNED_URL_POLICY.name: SIGNED_URL_POLICY}
+    uploads = UploadService(records, store, policies)
+    scanner = open_scanner(settings)
+    processor = FileProcessor(records, store, scanner, policies)
 
     async def process_file(job: Job) -> None:
         await processor.process(job.payload["file_id"])
@@ -79,6 +111,8 @@ def build_runtime(settings: Settings) -> Runtime:
         records=records,
         jobs=jobs,
         files=files,
+        uploads=uploads,
+        scanner=scanner,
         processor=processor,
         worker=worker,
         verifier=bearer_verifier(settings),
@@ -89,7 +123,8 @@ def open_object_store(settings: Settings) -> ObjectStore:
     url = settings.resolved_storage_url
     parts = urlsplit(url)
     if parts.scheme == "file":
-        return LocalObjectStore(Path(unquote(parts.path)), fsync=settings.fsync)
+        signer = BlobSigner.from_app_secret(settings.jwt_secret, settings.public_url)
+        return LocalObjectStore(Path(unquote(parts.path)), fsync=settings.fsync, signer=signer)
     if parts.scheme == "s3":
         from filedock.ports.objectstore_s3 import S3ObjectStore
 
@@ -105,6 +140,14 @@ def open_object_store(settings: Settings) -> ObjectStore:
             allow_http=(settings.s3_endpoint_url or "").startswith("http://"),
         )
     raise SettingsError(f"FILEDOCK_STORAGE_URL: unsupported scheme {parts.scheme!r}")
+
+
+def open_scanner(settings: Settings) -> Scanner:
+    if settings.clamd_url is None:
+        return NoScanner()
+    from filedock.ports.scanner_clamd import ClamdScanner
+
+    return ClamdScanner(settings.clamd_url)
 
 
 def bearer_verifier(settings: Settings) -> BearerVerifier:

@@ -11,8 +11,9 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
-from filedock.core.model import File
+from filedock.core.model import File, FileStatus
 from filedock.ports.jobs import Job, JobRequest
 from filedock.ports.metadata import FileIdTaken
 from filedock.ports.objectstore import (
@@ -22,6 +23,8 @@ from filedock.ports.objectstore import (
     StoredObject,
     StoreUnavailable,
 )
+from filedock.ports.presign import PresignedRequest, UploadLimits
+from filedock.ports.scanner import ScanIncomplete, ScannerUnavailable, ScanVerdict
 
 
 @dataclass
@@ -36,6 +39,27 @@ class MemoryRecords:
 
     async def get(self, file_id: str) -> File | None:
         return self.files.get(file_id)
+
+    async def find_by_key(self, storage_key: str) -> File | None:
+        return next((f for f in self.files.values() if f.storage_key == storage_key), None)
+
+    async def find(
+        self,
+        *,
+        status: FileStatus | None = None,
+        expires_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[File]:
+        found = [
+            f
+            for f in sorted(self.files.values(), key=lambda f: f.created_at)
+            if (status is None or f.status is status)
+            and (
+                expires_before is None
+                or (f.expires_at is not None and f.expires_at < expires_before)
+            )
+        ]
+        return found[:limit]
 
     async def save(self, file: File, *, then: Sequence[JobRequest] = ()) -> None:
         self.files[file.id] = file
@@ -91,9 +115,59 @@ class MemoryStore:
     def local_path(self, key: str) -> Path | None:
         return None
 
+    def presign(
+        self,
+        method: Literal["GET", "PUT", "DELETE"],
+        key: str,
+        *,
+        expires_in: timedelta,
+        limits: UploadLimits | None = None,
+        download_name: str | None = None,
+    ) -> PresignedRequest:
+        headers = {"Content-Type": limits.content_type} if limits and limits.content_type else {}
+        expires_at = datetime.now(UTC) + expires_in
+        return PresignedRequest(method, f"memory://{key}?{method}", {}, headers, expires_at)
+
+    def presign_post(
+        self, key: str, *, expires_in: timedelta, limits: UploadLimits
+    ) -> PresignedRequest:
+        expires_at = datetime.now(UTC) + expires_in
+        return PresignedRequest("POST", "memory://", {"key": key}, {}, expires_at)
+
     async def check(self) -> None:
         if self.down:
             raise StoreUnavailable("down")
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class MemoryScanner:
+    """Finds `signature` in the stream; can be down, and can refuse long streams like clamd."""
+
+    signature: bytes = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR"
+    down: bool = False
+    stream_max_bytes: int | None = None
+    scans: int = 0
+
+    async def scan(self, chunks: AsyncIterable[bytes]) -> ScanVerdict:
+        if self.down:
+            raise ScannerUnavailable("down")
+        seen = bytearray()
+        async for chunk in chunks:
+            seen.extend(chunk)
+            if self.stream_max_bytes is not None and len(seen) > self.stream_max_bytes:
+                raise ScanIncomplete(f"stream over {self.stream_max_bytes} bytes")
+        self.scans += 1
+        found = self.signature in seen
+        return ScanVerdict(
+            clean=not found, signature="Test.EICAR" if found else None, scanned_bytes=len(seen)
+        )
+
+    async def check(self) -> None:
+        if self.down:
+            raise ScannerUnavailable("down")
 
     async def close(self) -> None:
         return None

@@ -10,7 +10,7 @@ from filedock.core.files import PROCESS_FILE_JOB, FileService, is_active_content
 from filedock.core.model import FileStatus
 from filedock.core.principal import Principal
 from filedock.core.processing import FileProcessor
-from tests.unit.memory_ports import MemoryRecords, MemoryStore
+from tests.unit.memory_ports import MemoryRecords, MemoryScanner, MemoryStore
 
 ALICE = Principal("alice", "user")
 BOB = Principal("bob", "user")
@@ -131,7 +131,7 @@ async def test_processed_file_is_served(
     files: FileService, records: MemoryRecords, store: MemoryStore
 ) -> None:
     await files.upload(ALICE, "f", "text/plain", body(b"hello"))
-    assert await FileProcessor(records, store).process("f") is FileStatus.READY
+    assert await FileProcessor(records, store, MemoryScanner()).process("f") is FileStatus.READY
     download = await files.open_download(ALICE, "f")
     assert b"".join([chunk async for chunk in download.read(1, 3)]) == b"el"
 

@@ -9,7 +9,7 @@ from filedock.core.files import FileService
 from filedock.core.model import FileStatus
 from filedock.core.principal import Principal
 from filedock.core.processing import FileProcessor, RetryLater
-from tests.unit.memory_ports import MemoryRecords, MemoryStore
+from tests.unit.memory_ports import MemoryRecords, MemoryScanner, MemoryStore
 
 ALICE = Principal("alice", "user")
 
@@ -36,14 +36,14 @@ async def test_processing_marks_an_intact_upload_ready(
 ) -> None:
     records, store = ports
     await uploaded(ports)
-    assert await FileProcessor(records, store).process("f") is FileStatus.READY
+    assert await FileProcessor(records, store, MemoryScanner()).process("f") is FileStatus.READY
     assert records.files["f"].status is FileStatus.READY
 
 
 async def test_processing_twice_is_harmless(ports: tuple[MemoryRecords, MemoryStore]) -> None:
     records, store = ports
     await uploaded(ports)
-    processor = FileProcessor(records, store)
+    processor = FileProcessor(records, store, MemoryScanner())
     await processor.process("f")
     before = records.files["f"]
     assert await processor.process("f") is None
@@ -54,7 +54,7 @@ async def test_missing_object_fails_the_file(ports: tuple[MemoryRecords, MemoryS
     records, store = ports
     await uploaded(ports)
     store.objects.clear()
-    assert await FileProcessor(records, store).process("f") is FileStatus.FAILED
+    assert await FileProcessor(records, store, MemoryScanner()).process("f") is FileStatus.FAILED
     assert records.files["f"].status_reason == "the stored object is missing"
 
 
@@ -65,7 +65,7 @@ async def test_object_that_changed_since_upload_fails_the_file(
     await uploaded(ports)
     key = records.files["f"].storage_key
     store.objects[key] = b"abd"
-    assert await FileProcessor(records, store).process("f") is FileStatus.FAILED
+    assert await FileProcessor(records, store, MemoryScanner()).process("f") is FileStatus.FAILED
 
 
 async def test_store_outage_leaves_file_processing_for_a_retry(
@@ -75,10 +75,10 @@ async def test_store_outage_leaves_file_processing_for_a_retry(
     await uploaded(ports)
     store.down = True
     with pytest.raises(RetryLater):
-        await FileProcessor(records, store).process("f")
+        await FileProcessor(records, store, MemoryScanner()).process("f")
     assert records.files["f"].status is FileStatus.PROCESSING
     store.down = False
-    assert await FileProcessor(records, store).process("f") is FileStatus.READY
+    assert await FileProcessor(records, store, MemoryScanner()).process("f") is FileStatus.READY
 
 
 async def test_pending_and_unknown_files_are_left_alone(
@@ -87,5 +87,5 @@ async def test_pending_and_unknown_files_are_left_alone(
     records, store = ports
     await uploaded(ports)
     records.files["f"] = replace(records.files["f"], status=FileStatus.PENDING)
-    assert await FileProcessor(records, store).process("f") is None
-    assert await FileProcessor(records, store).process("nope") is None
+    assert await FileProcessor(records, store, MemoryScanner()).process("f") is None
+    assert await FileProcessor(records, store, MemoryScanner()).process("nope") is None

@@ -40,6 +40,30 @@ class SqlFileRecords:
                 row = await session.get(FileRow, file_id)
                 return None if row is None else _to_file(row)
 
+    async def find_by_key(self, storage_key: str) -> File | None:
+        with unavailable_on_connection_errors():
+            async with self._sessions() as session:
+                row = await session.scalar(
+                    select(FileRow).where(FileRow.storage_key == storage_key)
+                )
+                return None if row is None else _to_file(row)
+
+    async def find(
+        self,
+        *,
+        status: FileStatus | None = None,
+        expires_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[File]:
+        query = select(FileRow).order_by(FileRow.created_at).limit(limit)
+        if status is not None:
+            query = query.where(FileRow.status == status.value)
+        if expires_before is not None:
+            query = query.where(FileRow.expires_at < expires_before)
+        with unavailable_on_connection_errors():
+            async with self._sessions() as session:
+                return [_to_file(row) for row in await session.scalars(query)]
+
     async def save(self, file: File, *, then: Sequence[JobRequest] = ()) -> None:
         with unavailable_on_connection_errors():
             async with self._sessions.begin() as session:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
-from filedock.core.model import File
+from filedock.core.model import File, FileStatus
 from filedock.ports.jobs import JobRequest
 
 
@@ -23,6 +24,18 @@ class FileRecords(Protocol):
         ...
 
     async def get(self, file_id: str) -> File | None: ...
+
+    async def find_by_key(self, storage_key: str) -> File | None: ...
+
+    async def find(
+        self,
+        *,
+        status: FileStatus | None = None,
+        expires_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[File]:
+        """Records matching every given filter, oldest first."""
+        ...
 
     async def save(self, file: File, *, then: Sequence[JobRequest] = ()) -> None:
         """Update a record and enqueue `then` in the same transaction (an outbox)."""

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
+
+from filedock.ports.presign import PresignedRequest, PresignMethod, UploadLimits
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -87,3 +89,21 @@ class ObjectStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+    def presign(
+        self,
+        method: PresignMethod,
+        key: str,
+        *,
+        expires_in: timedelta,
+        limits: UploadLimits | None = None,
+        download_name: str | None = None,
+    ) -> PresignedRequest:
+        """Sign one `method` on `key`; see `filedock.ports.presign.Presigner`."""
+        ...
+
+    def presign_post(
+        self, key: str, *, expires_in: timedelta, limits: UploadLimits
+    ) -> PresignedRequest:
+        """Sign a form upload of `key` bound to `limits`; see `Presigner`."""
+        ...

@@ -14,9 +14,9 @@ import os
 import stat
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from filedock.ports.keys import limited_batches, listing_directory, validate_key
 from filedock.ports.objectstore import (
@@ -27,6 +27,15 @@ from filedock.ports.objectstore import (
     StoredObject,
     StoreUnavailable,
 )
+from filedock.ports.presign import (
+    PresignedRequest,
+    PresignMethod,
+    SigningNotConfigured,
+    UploadLimits,
+)
+
+if TYPE_CHECKING:
+    from filedock.ports.blob_signing import BlobSigner
 
 TEMP_DIR_NAME = ".tmp"
 
@@ -41,9 +50,14 @@ _PUBLISH_ATTEMPTS = 5
 
 
 class LocalObjectStore:
-    """Objects as files under `root`; `fsync=True` makes each write durable before it is seen."""
+    """Objects as files under `root`; `fsync=True` makes each write durable before it is seen.
 
-    def __init__(self, root: Path, *, fsync: bool = False) -> None:
+    Signed URLs point at the app's own `/_blobs/` and are signed by `signer`, if given.
+    """
+
+    def __init__(
+        self, root: Path, *, fsync: bool = False, signer: BlobSigner | None = None
+    ) -> None:
         try:
             root.mkdir(parents=True, exist_ok=True)
             self._root = root.resolve(strict=True)
@@ -53,6 +67,7 @@ class LocalObjectStore:
             raise StoreUnavailable(f"cannot use {root} as an object store: {exc}") from exc
         self._root_prefix = str(self._root) + os.sep
         self._fsync = fsync
+        self._signer = signer
 
     @property
     def root(self) -> Path:
@@ -163,7 +178,35 @@ class LocalObjectStore:
     async def close(self) -> None:
         return None
 
+    def presign(
+        self,
+        method: PresignMethod,
+        key: str,
+        *,
+        expires_in: timedelta,
+        limits: UploadLimits | None = None,
+        download_name: str | None = None,
+    ) -> PresignedRequest:
+        self._path_of(key)
+        return self._blob_signer().presign(
+            method, key, expires_in=expires_in, limits=limits, download_name=download_name
+        )
+
+    def presign_post(
+        self, key: str, *, expires_in: timedelta, limits: UploadLimits
+    ) -> PresignedRequest:
+        self._path_of(key)
+        return self._blob_signer().presign_post(key, expires_in=expires_in, limits=limits)
+
     # Helpers -------------------------------------------------------------------------------
+
+    def _blob_signer(self) -> BlobSigner:
+        if self._signer is None:
+            raise SigningNotConfigured(
+                "this local object store has no BlobSigner: signed URLs need the app's public "
+                "base URL and secret"
+            )
+        return self._signer
 
     def _path_of(self, key: str) -> Path:
         """The path for `key`, proven to stay inside the root even through symlinks."""

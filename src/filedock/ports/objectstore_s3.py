@@ -3,31 +3,51 @@
 Writes stream through obstore's buffered writer: up to one part is buffered, a body smaller
 than that goes out as one PUT, a larger one as a multipart upload that is completed at the end
 or aborted on any failure, so neither a partial object nor orphan parts remain.
+
+Signed requests are S3's own, made by botocore (obstore's signer can neither sign a
+Content-Type header nor a DELETE, nor write POST policies, so one signer does all of them):
+SigV4 query signing for GET, PUT and DELETE, and POST policies for browser form uploads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import ipaddress
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable
-from datetime import timedelta
+import json
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
+import botocore.session  # type: ignore[import-untyped]
 import obstore
+from botocore.config import Config as BotocoreConfig  # type: ignore[import-untyped]
+from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 from obstore.exceptions import BaseError as ObstoreError
 from obstore.store import S3Store
 
 from filedock.ports.keys import limited_batches, listing_directory, validate_key
 from filedock.ports.objectstore import (
     CHUNK_SIZE,
+    InvalidKey,
     ObjectInfo,
     ObjectNotFound,
     StoredObject,
     StoreUnavailable,
+)
+from filedock.ports.presign import (
+    PresignedRequest,
+    PresignMethod,
+    UploadLimits,
+    attachment_disposition,
+    check_expiry,
+    check_limits,
+    check_presign_arguments,
 )
 
 if TYPE_CHECKING:
@@ -56,6 +76,10 @@ _RETRY: RetryConfig = {"max_retries": 3, "retry_timeout": timedelta(seconds=20)}
 # What obstore raises: its own hierarchy, plus builtins (FileNotFoundError for a missing
 # object, other OSErrors from I/O, ValueError for a malformed request).
 _STORE_ERRORS = (ObstoreError, OSError, ValueError)
+
+# The client operation behind each presigned method.
+_PRESIGNED_OPERATIONS = {"GET": "get_object", "PUT": "put_object", "DELETE": "delete_object"}
+_SUCCESS_STATUS = "201"
 
 
 class S3ObjectStore:
@@ -106,6 +130,15 @@ class S3ObjectStore:
             raise ValueError(f"invalid S3 settings: {exc}") from exc
         self.bucket = bucket
         self.prefix = prefix
+        self._signing_settings: dict[str, Any] = {
+            "endpoint_url": endpoint_url,
+            "region_name": region,
+            "aws_access_key_id": access_key_id,
+            "aws_secret_access_key": secret_access_key,
+            "aws_session_token": session_token,
+        }
+        self._signing_client: Any = None
+        self._signing_lock = threading.Lock()
 
     async def write(
         self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None
@@ -208,6 +241,109 @@ class S3ObjectStore:
         # obstore's client pools its connections internally and has nothing to release.
         return None
 
+    def presign(
+        self,
+        method: PresignMethod,
+        key: str,
+        *,
+        expires_in: timedelta,
+        limits: UploadLimits | None = None,
+        download_name: str | None = None,
+    ) -> PresignedRequest:
+        check_presign_arguments(method, limits=limits, download_name=download_name)
+        check_expiry(expires_in)
+        params: dict[str, str] = {"Bucket": self.bucket, "Key": self._bucket_key(key)}
+        headers: dict[str, str] = {}
+        if limits is not None and limits.content_type is not None:
+            # Sent as a header, so it is signed: S3 refuses the PUT with any other type. S3
+            # cannot bind a PUT's size; the processing job checks it once the bytes are in.
+            params["ContentType"] = limits.content_type
+            headers["Content-Type"] = limits.content_type
+        if download_name is not None:
+            params["ResponseContentDisposition"] = attachment_disposition(download_name)
+        # SigV4 dates have whole seconds; the URL lives at least until this moment.
+        expires_at = _now() + timedelta(seconds=int(expires_in.total_seconds()))
+        url = self._signed(
+            lambda client: client.generate_presigned_url(
+                _PRESIGNED_OPERATIONS[method],
+                Params=params,
+                ExpiresIn=int(expires_in.total_seconds()),
+                HttpMethod=method,
+            )
+        )
+        return PresignedRequest(method, str(url), {}, headers, expires_at)
+
+    def presign_post(
+        self, key: str, *, expires_in: timedelta, limits: UploadLimits
+    ) -> PresignedRequest:
+        check_expiry(expires_in)
+        check_limits(limits)
+        bucket_key = self._bucket_key(key)
+        if "${filename}" in bucket_key:
+            # S3 would put the client's file name there, and botocore would relax the key
+            # condition to a prefix: the client would choose the key.
+            raise InvalidKey("a key for a form upload must not contain ${filename}")
+        fields = {"success_action_status": _SUCCESS_STATUS}
+        # botocore itself adds {"bucket": …} and {"key": …} (exact, for a key like ours) and
+        # the x-amz-* signing conditions; `_check_policy` proves the result.
+        conditions: list[Any] = [
+            ["content-length-range", 0, limits.max_bytes],
+            {"success_action_status": _SUCCESS_STATUS},
+        ]
+        if limits.content_type is not None:
+            fields["Content-Type"] = limits.content_type
+            conditions.append({"Content-Type": limits.content_type})
+        expires_at = _now() + timedelta(seconds=int(expires_in.total_seconds()))
+        post = self._signed(
+            lambda client: client.generate_presigned_post(
+                self.bucket,
+                bucket_key,
+                Fields=fields,
+                Conditions=conditions,
+                ExpiresIn=int(expires_in.total_seconds()),
+            )
+        )
+        form = {str(name): str(value) for name, value in post["fields"].items()}
+        _check_policy(form["policy"], [*conditions, {"bucket": self.bucket}, {"key": bucket_key}])
+        return PresignedRequest("POST", str(post["url"]), form, {}, expires_at)
+
+    # Helpers --------------------------------------------------------------------------------
+
+    def _bucket_key(self, key: str) -> str:
+        """The object's name in the bucket, as obstore's prefix store names it."""
+        validate_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _signed(self, sign: Callable[[Any], Any]) -> Any:
+        """Run `sign(client)` on the signing client, turning botocore's errors into ours."""
+        try:
+            return sign(self._signer_client())
+        except (BotoCoreError, ClientError) as exc:
+            # E.g. no credentials found: nothing can be signed until configuration changes.
+            raise StoreUnavailable(f"cannot sign the request: {exc}") from exc
+
+    def _signer_client(self) -> Any:
+        """botocore's S3 client, built on first use (it costs tens of milliseconds), once."""
+        with self._signing_lock:
+            if self._signing_client is None:
+                settings = self._signing_settings
+                # A custom endpoint (MinIO, Ceph, moto) serves buckets as paths, as obstore
+                # addresses them; on AWS botocore picks the bucket's own host name.
+                addressing = "path" if settings["endpoint_url"] else "auto"
+                config = BotocoreConfig(
+                    signature_version="s3v4", s3={"addressing_style": addressing}
+                )
+                try:
+                    session = botocore.session.get_session()
+                    # Without credentials botocore fails deep inside POST signing with an
+                    # AttributeError; find out here, and try again on the next call.
+                    if settings["aws_access_key_id"] is None and session.get_credentials() is None:
+                        raise StoreUnavailable("cannot sign: no AWS credentials were found")
+                    self._signing_client = session.create_client("s3", config=config, **settings)
+                except (BotoCoreError, ClientError, ValueError) as exc:
+                    raise StoreUnavailable(f"cannot build the S3 signer: {exc}") from exc
+            return self._signing_client
+
 
 async def _translated(call: Awaitable[_T], key: str | None = None) -> _T:
     """Await an obstore call, turning its errors into the port's.
@@ -232,6 +368,19 @@ async def _abort(writer: AsyncWritableFile, exc: BaseException) -> None:
         # Best effort: the original error matters more, and a writer whose close failed has
         # already been consumed by obstore, which then refuses a second close.
         await asyncio.shield(abort)
+
+
+def _check_policy(encoded: str, expected: list[Any]) -> None:
+    """Refuse to hand out a POST policy that lacks any condition we meant it to carry."""
+    conditions = json.loads(base64.b64decode(encoded))["conditions"]
+    missing = any(condition not in conditions for condition in expected)
+    loose = any(isinstance(c, list) and c and c[0] == "starts-with" for c in conditions)
+    if missing or loose:
+        raise StoreUnavailable("botocore produced a POST policy without the intended conditions")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def _is_loopback(url: str) -> bool:

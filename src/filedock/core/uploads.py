@@ -1,0 +1,234 @@
+"""Upload sessions: a signed URL now, the bytes later, straight to the store.
+
+`issue_upload_url` records a `pending` file and hands out a URL bound to one method, one key,
+an expiry, a size limit and a content type. The bytes never pass through a face: the client
+sends them to the store (S3, or the app's own `/_blobs/` for the local store). The upload is
+then noticed by whoever comes first (status polling, the sweeper, a bucket notification or
+the blob face itself) and all of them call `notice_upload`, which is idempotent.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import unicodedata
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from filedock.core.errors import (
+    InvalidInput,
+    NotFound,
+    StorageUnavailable,
+    UnsupportedType,
+)
+from filedock.core.files import PROCESS_FILE_JOB, Clock, utc_now
+from filedock.core.model import File, FileStatus
+from filedock.core.principal import Principal
+from filedock.ports.jobs import JobRequest
+from filedock.ports.metadata import FileRecords
+from filedock.ports.objectstore import ObjectNotFound, ObjectStore, StoreUnavailable
+from filedock.ports.presign import PresignedRequest, UploadLimits
+
+MAX_FILENAME_LENGTH = 255
+POLICY_LABEL = "upload_policy"
+# Signed uploads land here; processing copies what it accepts to a private key.
+LANDING_PREFIX = "uploads/"
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Extensions the platform's table may not know (or maps differently on some systems).
+_EXTENSION_TYPES = {
+    ".csv": "text/csv",
+    ".txt": "text/plain",
+    ".pdf": "application/pdf",
+    ".docx": DOCX,
+    ".xlsx": XLSX,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPolicy:
+    """What one upload path accepts: types, size, where keys go and how long URLs live."""
+
+    name: str
+    allowed_types: tuple[str, ...]
+    max_bytes: int
+    key_prefix: str
+    url_expiry: timedelta
+    temporary_lifetime: timedelta
+
+    def allows(self, content_type: str) -> bool:
+        return content_type.split(";", 1)[0].strip().lower() in self.allowed_types
+
+
+SIGNED_URL_POLICY = UploadPolicy(
+    name="signed-url",
+    allowed_types=("text/csv", "text/plain", "application/pdf", DOCX, XLSX),
+    max_bytes=10_485_760,
+    key_prefix=LANDING_PREFIX,
+    url_expiry=timedelta(seconds=600),
+    temporary_lifetime=timedelta(hours=24),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTicket:
+    """A pending file and the signed request that delivers its bytes."""
+
+    file: File
+    request: PresignedRequest
+    policy: UploadPolicy
+
+    @property
+    def expires_in(self) -> int:
+        return int(self.policy.url_expiry.total_seconds())
+
+
+class UploadService:
+    def __init__(
+        self,
+        records: FileRecords,
+        store: ObjectStore,
+        policies: dict[str, UploadPolicy],
+        *,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._records = records
+        self._store = store
+        self._policies = policies
+        self._clock = clock
+
+    def policy(self, name: str) -> UploadPolicy:
+        return self._policies[name]
+
+    async def issue_upload_url(
+        self, principal: Principal, filename: str, persist: bool, policy: UploadPolicy
+    ) -> UploadTicket:
+        """Record a pending file and sign a PUT for it, bound to the policy's limits."""
+        filename = validate_filename(filename)
+        content_type = content_type_for(filename)
+        if not policy.allows(content_type):
+            raise UnsupportedType(
+                f"files of type {content_type} are not accepted here; allowed: "
+                + ", ".join(policy.allowed_types)
+            )
+        now = self._clock()
+        file = File(
+            id=str(uuid.uuid4()),
+            owner_id=principal.user_id,
+            owner_role=principal.role,
+            storage_key=f"{policy.key_prefix}{uuid.uuid4().hex}",
+            content_type=content_type,
+            status=FileStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            filename=filename,
+            persist=persist,
+            expires_at=None if persist else now + policy.temporary_lifetime,
+            labels={POLICY_LABEL: policy.name},
+        )
+        request = self._store.presign(
+            "PUT",
+            file.storage_key,
+            expires_in=policy.url_expiry,
+            limits=UploadLimits(max_bytes=policy.max_bytes, content_type=content_type),
+        )
+        await self._records.insert(file)
+        return UploadTicket(file, request, policy)
+
+    async def notice_upload(self, file: File) -> File:
+        """If a pending file's object has arrived, mark it uploaded and queue processing."""
+        if file.status is not FileStatus.PENDING:
+            return file
+        try:
+            info = await self._store.head(file.storage_key)
+        except ObjectNotFound:
+            return file
+        except StoreUnavailable as exc:
+            raise StorageUnavailable("the object store is unavailable") from exc
+        uploaded = replace(
+            file, size=info.size, status=FileStatus.UPLOADED, updated_at=self._clock()
+        )
+        await self._records.save(
+            uploaded, then=[JobRequest(PROCESS_FILE_JOB, {"file_id": file.id})]
+        )
+        return uploaded
+
+    async def notice_key(self, storage_key: str) -> File | None:
+        """The store says `storage_key` was written (blob face, bucket notification)."""
+        file = await self._records.find_by_key(storage_key)
+        return None if file is None else await self.notice_upload(file)
+
+    async def status(self, principal: Principal, file_id: str) -> File:
+        """Where a file is; polling a pending upload notices its bytes."""
+        file = await self._records.get(file_id)
+        if file is None or file.status is FileStatus.DELETED:
+            raise NotFound(f"no file with id {file_id!r}")
+        if not principal.may_access(file.owner_id):
+            raise NotFound(f"no file with id {file_id!r}")
+        return await self.notice_upload(file)
+
+    async def sweep(self, *, limit: int = 500) -> SweepReport:
+        """Notice unpolled uploads, drop sessions never used, remove expired temporary files."""
+        now = self._clock()
+        report = SweepReport()
+        for file in await self._records.find(status=FileStatus.PENDING, limit=limit):
+            noticed = await self.notice_upload(file)
+            if noticed.status is not FileStatus.PENDING:
+                report.noticed += 1
+            elif self._session_expired(file, now):
+                await self._forget(file)
+                report.abandoned += 1
+        for file in await self._records.find(expires_before=now, limit=limit):
+            if file.status in (FileStatus.PENDING, FileStatus.UPLOADED, FileStatus.PROCESSING):
+                continue  # still on its way; it is removed once it settles
+            await self._forget(file)
+            report.expired += 1
+        return report
+
+    def _session_expired(self, file: File, now: datetime) -> bool:
+        policy = self._policies.get(file.labels.get(POLICY_LABEL, ""))
+        # A PUT may start just before the URL expires; give it time to finish.
+        lifetime = (policy.url_expiry if policy else timedelta(hours=1)) + SESSION_GRACE
+        return file.created_at + lifetime < now
+
+    async def _forget(self, file: File) -> None:
+        try:
+            await self._store.delete(file.storage_key)
+        except StoreUnavailable as exc:
+            raise StorageUnavailable("the object store is unavailable") from exc
+        await self._records.remove(file.id)
+
+
+SESSION_GRACE = timedelta(minutes=15)
+
+
+@dataclass(slots=True)
+class SweepReport:
+    noticed: int = 0
+    abandoned: int = 0
+    expired: int = 0
+
+
+def validate_filename(filename: str) -> str:
+    """A display name: kept for downloads, never used to build a storage key."""
+    name = unicodedata.normalize("NFC", filename.strip())
+    if not name:
+        raise InvalidInput.one("filename", "the filename is empty")
+    if len(name) > MAX_FILENAME_LENGTH:
+        raise InvalidInput.one("filename", f"the filename is longer than {MAX_FILENAME_LENGTH}")
+    if any(unicodedata.category(char).startswith("C") for char in name):
+        raise InvalidInput.one("filename", "the filename holds control characters")
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise InvalidInput.one("filename", "the filename must not hold a path")
+    return name
+
+
+def content_type_for(filename: str) -> str:
+    """The MIME type a filename's extension announces; octet-stream when unknown."""
+    extension = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    known = _EXTENSION_TYPES.get(extension)
+    if known:
+        return known
+    guessed, _ = mimetypes.guess_type(filename, strict=False)
+    return guessed or "application/octet-stream"

@@ -1,0 +1,197 @@
+"""Upload sessions and the processing pipeline, on in-memory ports (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from filedock.core.errors import InvalidInput, NotFound, NotReady, UnsupportedType
+from filedock.core.files import FileService
+from filedock.core.model import FileStatus
+from filedock.core.principal import Principal
+from filedock.core.processing import FileProcessor, RetryLater
+from filedock.core.uploads import SIGNED_URL_POLICY, UploadService
+from tests.unit.memory_ports import MemoryRecords, MemoryScanner, MemoryStore
+
+ALICE = Principal("alice", "user")
+BOB = Principal("bob", "user")
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+ELF = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x02\x00\x3e\x00" + b"\x00" * 200
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+@dataclass
+class Clock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 12, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class World:
+    records: MemoryRecords
+    store: MemoryStore
+    scanner: MemoryScanner
+    clock: Clock
+    uploads: UploadService
+    processor: FileProcessor
+    files: FileService
+
+    async def signed_upload(self, filename: str, data: bytes, *, persist: bool = True) -> str:
+        ticket = await self.uploads.issue_upload_url(ALICE, filename, persist, SIGNED_URL_POLICY)
+        self.store.objects[ticket.file.storage_key] = data  # the client's PUT
+        await self.uploads.status(ALICE, ticket.file.id)
+        return ticket.file.id
+
+
+@pytest.fixture
+def world() -> World:
+    records, store, scanner, clock = MemoryRecords(), MemoryStore(), MemoryScanner(), Clock()
+    policies = {SIGNED_URL_POLICY.name: SIGNED_URL_POLICY}
+    return World(
+        records,
+        store,
+        scanner,
+        clock,
+        UploadService(records, store, policies, clock=clock),
+        FileProcessor(records, store, scanner, policies, clock=clock),
+        FileService(records, store, max_upload_bytes=10**9, clock=clock),
+    )
+
+
+async def test_issuing_an_upload_url_records_a_pending_file_bound_to_its_type(
+    world: World,
+) -> None:
+    ticket = await world.uploads.issue_upload_url(ALICE, "report.pdf", False, SIGNED_URL_POLICY)
+    file = world.records.files[ticket.file.id]
+    assert file.status is FileStatus.PENDING and file.owner_id == "alice"
+    assert file.content_type == "application/pdf" and file.filename == "report.pdf"
+    assert file.storage_key.startswith("uploads/") and "report" not in file.storage_key
+    assert file.expires_at == world.clock.now + timedelta(hours=24)
+    assert ticket.request.method == "PUT"
+    assert ticket.request.headers == {"Content-Type": "application/pdf"}
+    assert ticket.expires_in == 600
+
+
+async def test_a_type_outside_the_policy_gets_no_url_and_no_record(world: World) -> None:
+    with pytest.raises(UnsupportedType):
+        await world.uploads.issue_upload_url(ALICE, "setup.exe", True, SIGNED_URL_POLICY)
+    assert world.records.files == {}
+
+
+@pytest.mark.parametrize("name", ["", "  ", "a/b.pdf", "..", "x\x00.pdf", "n" * 300 + ".pdf"])
+async def test_unusable_filenames_are_refused(world: World, name: str) -> None:
+    with pytest.raises(InvalidInput):
+        await world.uploads.issue_upload_url(ALICE, name, True, SIGNED_URL_POLICY)
+    assert world.records.files == {}
+
+
+async def test_polling_notices_the_upload_once_and_queues_one_job(world: World) -> None:
+    ticket = await world.uploads.issue_upload_url(ALICE, "a.txt", True, SIGNED_URL_POLICY)
+    assert (await world.uploads.status(ALICE, ticket.file.id)).status is FileStatus.PENDING
+    world.store.objects[ticket.file.storage_key] = b"hello"
+    assert (await world.uploads.status(ALICE, ticket.file.id)).status is FileStatus.UPLOADED
+    assert (await world.uploads.status(ALICE, ticket.file.id)).status is FileStatus.UPLOADED
+    assert [job.payload["file_id"] for job in world.records.jobs] == [ticket.file.id]
+
+
+async def test_another_users_file_does_not_exist_for_them(world: World) -> None:
+    file_id = await world.signed_upload("a.txt", b"hello")
+    with pytest.raises(NotFound):
+        await world.uploads.status(BOB, file_id)
+
+
+async def test_a_clean_signed_upload_becomes_ready_under_a_private_key(world: World) -> None:
+    file_id = await world.signed_upload("report.pdf", PDF)
+    landing = world.records.files[file_id].storage_key
+    assert await world.processor.process(file_id) is FileStatus.READY
+    file = world.records.files[file_id]
+    assert file.storage_key.startswith("files/") and landing not in world.store.objects
+    assert world.store.objects[file.storage_key] == PDF
+    assert file.size == len(PDF) and file.detected_type == "application/pdf"
+
+
+async def test_a_second_put_after_processing_cannot_change_the_served_bytes(
+    world: World,
+) -> None:
+    ticket = await world.uploads.issue_upload_url(ALICE, "a.txt", True, SIGNED_URL_POLICY)
+    world.store.objects[ticket.file.storage_key] = b"checked text"
+    await world.uploads.status(ALICE, ticket.file.id)
+    await world.processor.process(ticket.file.id)
+    world.store.objects[ticket.file.storage_key] = EICAR  # the URL has not expired yet
+    download = await world.files.open_download(ALICE, ticket.file.id)
+    assert b"".join([chunk async for chunk in download.read()]) == b"checked text"
+
+
+async def test_an_infected_upload_is_deleted_and_never_served(world: World) -> None:
+    file_id = await world.signed_upload("a.txt", b"text " + EICAR)
+    assert await world.processor.process(file_id) is FileStatus.INFECTED
+    assert world.store.objects == {}
+    assert "Test.EICAR" in (world.records.files[file_id].status_reason or "")
+    with pytest.raises(NotReady):
+        await world.files.open_download(ALICE, file_id)
+
+
+async def test_scanner_outage_keeps_the_file_processing_until_it_returns(world: World) -> None:
+    file_id = await world.signed_upload("a.txt", b"hello")
+    world.scanner.down = True
+    with pytest.raises(RetryLater):
+        await world.processor.process(file_id)
+    assert world.records.files[file_id].status is FileStatus.PROCESSING
+    world.scanner.down = False
+    assert await world.processor.process(file_id) is FileStatus.READY
+
+
+async def test_a_file_the_scanner_could_not_read_whole_is_rejected(world: World) -> None:
+    world.scanner.stream_max_bytes = 10
+    file_id = await world.signed_upload("a.txt", b"more than ten bytes")
+    assert await world.processor.process(file_id) is FileStatus.REJECTED
+    assert "could not read the whole file" in (world.records.files[file_id].status_reason or "")
+    assert world.store.objects == {}
+
+
+async def test_an_upload_over_the_policy_limit_is_rejected_and_deleted(world: World) -> None:
+    # A presigned S3 PUT cannot cap the size; processing enforces it afterwards.
+    file_id = await world.signed_upload("a.txt", b"x" * (SIGNED_URL_POLICY.max_bytes + 1))
+    assert await world.processor.process(file_id) is FileStatus.REJECTED
+    assert "over this upload's limit" in (world.records.files[file_id].status_reason or "")
+    assert world.store.objects == {}
+
+
+async def test_a_pdf_whose_bytes_are_an_executable_is_rejected(world: World) -> None:
+    file_id = await world.signed_upload("report.pdf", ELF)
+    assert await world.processor.process(file_id) is FileStatus.REJECTED
+    assert "not the declared application/pdf" in (world.records.files[file_id].status_reason or "")
+    assert world.store.objects == {}
+
+
+async def test_sweeper_notices_unpolled_uploads(world: World) -> None:
+    ticket = await world.uploads.issue_upload_url(ALICE, "a.txt", True, SIGNED_URL_POLICY)
+    world.store.objects[ticket.file.storage_key] = b"hello"
+    report = await world.uploads.sweep()
+    assert report.noticed == 1
+    assert world.records.files[ticket.file.id].status is FileStatus.UPLOADED
+
+
+async def test_sweeper_drops_sessions_never_used_after_they_expire(world: World) -> None:
+    ticket = await world.uploads.issue_upload_url(ALICE, "a.txt", True, SIGNED_URL_POLICY)
+    assert (await world.uploads.sweep()).abandoned == 0
+    world.clock.now += timedelta(hours=1)
+    assert (await world.uploads.sweep()).abandoned == 1
+    assert ticket.file.id not in world.records.files
+
+
+async def test_temporary_files_go_after_their_lifetime_and_kept_ones_stay(world: World) -> None:
+    temporary = await world.signed_upload("t.txt", b"temporary", persist=False)
+    kept = await world.signed_upload("k.txt", b"kept", persist=True)
+    for file_id in (temporary, kept):
+        await world.processor.process(file_id)
+    world.clock.now += timedelta(hours=23)
+    assert (await world.uploads.sweep()).expired == 0
+    world.clock.now += timedelta(hours=2)
+    assert (await world.uploads.sweep()).expired == 1
+    assert temporary not in world.records.files and kept in world.records.files
+    assert list(world.store.objects.values()) == [b"kept"]
