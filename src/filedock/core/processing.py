@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from filedock.core.files import Clock, utc_now
 from filedock.core.model import File, FileStatus
-from filedock.core.sniffing import detect_type, type_agrees
+from filedock.core.sniffing import EXECUTABLES, detect_type, type_agrees
 from filedock.core.uploads import LANDING_PREFIX, POLICY_LABEL, UploadPolicy
 from filedock.ports.metadata import FileRecords
 from filedock.ports.objectstore import (
@@ -145,7 +145,7 @@ def _policy_refusal(measured: File, size: int, policy: UploadPolicy | None) -> s
         return _too_large(size, policy)
     # With a policy the declared type must be what the bytes are; without one (the client
     # named any type) only a disguised executable is refused.
-    checked = policy is not None or _is_executable(detected)
+    checked = policy is not None or detected in EXECUTABLES
     if checked and not type_agrees(measured.content_type, detected):
         return f"the content is {detected}, not the declared {measured.content_type}"
     return None
@@ -191,19 +191,3 @@ class _Reading:
 
 def _too_large(size: int, policy: UploadPolicy) -> str:
     return f"the file is {size} bytes, over this upload's limit of {policy.max_bytes} bytes"
-
-
-def _is_executable(mime: str) -> bool:
-    return mime in _EXECUTABLE_TYPES
-
-
-_EXECUTABLE_TYPES = frozenset(
-    {
-        "application/x-executable",
-        "application/x-dosexec",
-        "application/x-sharedlib",
-        "application/x-mach-binary",
-        "application/x-elf",
-        "application/vnd.microsoft.portable-executable",
-    }
-)

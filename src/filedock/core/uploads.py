@@ -24,6 +24,7 @@ from filedock.core.errors import (
 from filedock.core.files import PROCESS_FILE_JOB, Clock, utc_now
 from filedock.core.model import File, FileStatus
 from filedock.core.principal import Principal
+from filedock.core.sniffing import DOCX, XLSX
 from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileRecords
 from filedock.ports.objectstore import ObjectNotFound, ObjectStore, StoreUnavailable
@@ -34,8 +35,6 @@ POLICY_LABEL = "upload_policy"
 # Signed uploads land here; processing copies what it accepts to a private key.
 LANDING_PREFIX = "uploads/"
 
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Extensions the platform's table may not know (or maps differently on some systems).
 _EXTENSION_TYPES = {
     ".csv": "text/csv",

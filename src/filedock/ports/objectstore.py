@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from filedock.ports.presign import PresignedRequest, PresignMethod, UploadLimits
+from filedock.ports.presign import Presigner
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -56,7 +56,9 @@ class ObjectInfo:
     last_modified: datetime
 
 
-class ObjectStore(Protocol):
+class ObjectStore(Presigner, Protocol):
+    """Also signs URLs for clients to reach objects directly (`Presigner`)."""
+
     async def write(
         self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None
     ) -> StoredObject:
@@ -89,21 +91,3 @@ class ObjectStore(Protocol):
         ...
 
     async def close(self) -> None: ...
-
-    def presign(
-        self,
-        method: PresignMethod,
-        key: str,
-        *,
-        expires_in: timedelta,
-        limits: UploadLimits | None = None,
-        download_name: str | None = None,
-    ) -> PresignedRequest:
-        """Sign one `method` on `key`; see `filedock.ports.presign.Presigner`."""
-        ...
-
-    def presign_post(
-        self, key: str, *, expires_in: timedelta, limits: UploadLimits
-    ) -> PresignedRequest:
-        """Sign a form upload of `key` bound to `limits`; see `Presigner`."""
-        ...
