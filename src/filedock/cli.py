@@ -1,23 +1,32 @@
-"""The `filedock` command: serve, migrate, and mint tokens for scripts."""
+"""The `filedock` command: serve, migrate, and mint tokens and API keys for scripts."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import sys
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
 from filedock.config import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from filedock.core.api_keys import ApiKeyService
+
+T = TypeVar("T")
 
 cli = typer.Typer(
     no_args_is_help=True, add_completion=False, help="filedock: a self-hosted file service."
 )
 token_cli = typer.Typer(no_args_is_help=True, help="Bearer tokens for scripts and tests.")
 cli.add_typer(token_cli, name="token")
+apikey_cli = typer.Typer(no_args_is_help=True, help="API keys for trusted back-ends.")
+cli.add_typer(apikey_cli, name="apikey")
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -47,6 +56,9 @@ def serve(
     # The server imports the app in its worker; settings travel there through the environment.
     os.environ["FILEDOCK_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ["FILEDOCK_JWT_SECRET"] = settings.jwt_secret
+    if "FILEDOCK_PUBLIC_URL" not in os.environ:
+        # Signed URLs must point where this server listens, not at the default port.
+        os.environ["FILEDOCK_PUBLIC_URL"] = _local_url(host, port)
     # Become the lean serving process: what start-up loaded is not carried while serving.
     sys.stdout.flush()
     sys.stderr.flush()
@@ -95,6 +107,89 @@ def token_create(
     )
 
 
+@apikey_cli.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Option(help="A unique name: who holds the key.")],
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (FILEDOCK_DATA_DIR).")] = None,
+) -> None:
+    """Print a new API key on stdout, and nothing else; it is shown only this once."""
+    key, plaintext = _with_api_keys(data_dir, lambda keys: keys.create(name))
+    typer.echo(plaintext)
+    typer.echo(
+        f"filedock: API key {key.name!r} created (prefix {key.prefix}); "
+        "it is shown only once, store it now",
+        err=True,
+    )
+
+
+@apikey_cli.command("list")
+def apikey_list(
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (FILEDOCK_DATA_DIR).")] = None,
+) -> None:
+    """List every key: name, prefix, created, revoked (never the key itself)."""
+    keys = _with_api_keys(data_dir, lambda service: service.list())
+    rows = [("name", "prefix", "created", "revoked")] + [
+        (key.name, key.prefix, _when(key.created_at), _when(key.revoked_at)) for key in keys
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    for row in rows:
+        # The last column is not padded, so lines carry no trailing spaces.
+        typer.echo("  ".join([*(row[c].ljust(widths[c]) for c in range(3)), row[3]]))
+
+
+@apikey_cli.command("revoke")
+def apikey_revoke(
+    name: Annotated[str, typer.Option(help="The name of the key to revoke.")],
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (FILEDOCK_DATA_DIR).")] = None,
+) -> None:
+    """Revoke a key: servers refuse it within 5 seconds. Revoking twice is fine."""
+    _with_api_keys(data_dir, lambda keys: keys.revoke(name))
+    typer.echo(f"filedock: API key {name!r} revoked", err=True)
+
+
+def _with_api_keys(data_dir: Path | None, action: Callable[[ApiKeyService], Awaitable[T]]) -> T:
+    """Migrate the database (as `serve` does), then run `action`.
+
+    Failures are one line on stderr: exit 1, or 2 for a bad option value.
+    """
+    if data_dir is not None:
+        os.environ["FILEDOCK_DATA_DIR"] = str(data_dir)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from filedock.core.errors import DomainError, InvalidInput
+    from filedock.db.migrate import upgrade
+    from filedock.ports.metadata import MetadataUnavailable
+
+    url = _settings().resolved_database_url
+    try:
+        upgrade(url)
+        return asyncio.run(_run_with_api_keys(url, action))
+    except InvalidInput as exc:
+        # A bad option value is bad usage, like a bad --ttl: exit 2.
+        _die(f"--{exc.first_field}: {exc.first_message}")
+    except DomainError as exc:
+        _die(exc.message, exit_code=1)
+    except (MetadataUnavailable, SQLAlchemyError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _die(f"the database is unavailable: {reason}", exit_code=1)
+
+
+async def _run_with_api_keys(url: str, action: Callable[[ApiKeyService], Awaitable[T]]) -> T:
+    from filedock.core.api_keys import ApiKeyService
+    from filedock.db.api_keys import SqlApiKeyStore
+    from filedock.db.session import create_engine, session_factory
+
+    engine = create_engine(url)
+    try:
+        return await action(ApiKeyService(SqlApiKeyStore(session_factory(engine))))
+    finally:
+        await engine.dispose()
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _settings() -> Settings:
     try:
         return load_settings()
@@ -116,6 +211,13 @@ def _check_storage(settings: Settings) -> None:
     asyncio.run(store.close())
 
 
+def _local_url(host: str, port: int) -> str:
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+    if ":" in reachable and not reachable.startswith("["):
+        reachable = f"[{reachable}]"
+    return f"http://{reachable}:{port}"
+
+
 def _parse_duration(text: str) -> timedelta:
     match = _DURATION.fullmatch(text.strip())
     if match is None or int(match.group(1)) == 0:
@@ -123,6 +225,7 @@ def _parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
-def _die(message: str) -> NoReturn:
+def _die(message: str, *, exit_code: int = 2) -> NoReturn:
+    """One line on stderr. Exit 2 for bad usage or settings, 1 when the operation failed."""
     typer.echo(f"filedock: {message}", err=True)
-    sys.exit(2)
+    sys.exit(exit_code)

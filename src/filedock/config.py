@@ -45,8 +45,16 @@ class Settings(BaseSettings):
     job_lease_seconds: int = Field(default=300, gt=0)
     job_max_attempts: int = Field(default=10, gt=0)
     sweep_seconds: float = Field(default=60.0, gt=0)
+    # A round heads every ready object (one request each on S3): hourly, not every minute.
+    reconcile_seconds: float = Field(default=3600.0, gt=0)
+    # Bearer token a bucket's webhook (MinIO `notify_webhook` auth_token) must send; unset
+    # turns the notification endpoint off.
+    bucket_notification_token: str | None = Field(default=None, min_length=16)
     fsync: bool = False
     clamd_url: str | None = None
+    # Per caller and per server worker process; 0 turns limiting off (core/rate_limit.py).
+    rate_limit_per_second: float = Field(default=20.0, ge=0, allow_inf_nan=False)
+    rate_limit_burst: int = Field(default=40, gt=0)
 
     @field_validator("public_url")
     @classmethod

@@ -11,11 +11,14 @@ import re
 import sys
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from filedock.core.reconcile import ReconcileReport
 
 REQUESTS = Counter(
     "filedock_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -25,6 +28,19 @@ LATENCY = Histogram(
 )
 FILES = Gauge("filedock_files", "File records by status", ["status"])
 JOBS = Gauge("filedock_jobs", "Job rows by status", ["status"])
+# Values of the last reconciliation round: an alert on a non-zero value means drift was found.
+RECONCILE_ORPHANS_REMOVED = Gauge(
+    "filedock_reconcile_orphans_removed",
+    "Objects without a record deleted by the last reconciliation",
+)
+RECONCILE_RECORDS_MISSING_OBJECT = Gauge(
+    "filedock_reconcile_records_missing_object",
+    "Records marked failed by the last reconciliation because their object is gone",
+)
+RECONCILE_LAST_RUN = Gauge(
+    "filedock_reconcile_last_run_timestamp_seconds",
+    "When the last reconciliation round finished, in Unix seconds",
+)
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -58,6 +74,13 @@ def configure_logging(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def record_reconcile(report: ReconcileReport) -> None:
+    """Publish a finished reconciliation round; a stale timestamp means rounds are failing."""
+    RECONCILE_ORPHANS_REMOVED.set(report.orphans_removed)
+    RECONCILE_RECORDS_MISSING_OBJECT.set(report.records_missing_object)
+    RECONCILE_LAST_RUN.set_to_current_time()
 
 
 def current_request_id(scope: Scope) -> str:

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -15,13 +16,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from filedock.auth.tokens import BearerVerifier, JwksKeys
 from filedock.config import Settings, SettingsError
+from filedock.core.api_keys import ApiKeyService
+from filedock.core.end_users import EndUserAuthenticator
 from filedock.core.files import PROCESS_FILE_JOB, FileService
 from filedock.core.processing import FileProcessor
+from filedock.core.rate_limit import RateLimiter
+from filedock.core.reconcile import Reconciler
 from filedock.core.uploads import SIGNED_URL_POLICY, UploadService
 from filedock.core.worker import JobWorker
+from filedock.db.api_keys import SqlApiKeyStore
 from filedock.db.file_records import SqlFileRecords
 from filedock.db.job_queue import SqlJobQueue
 from filedock.db.session import create_engine, session_factory
+from filedock.observability import record_reconcile
 from filedock.ports.blob_signing import BlobSigner
 from filedock.ports.jobs import Job
 from filedock.ports.objectstore import ObjectStore
@@ -44,30 +51,35 @@ class Runtime:
     processor: FileProcessor
     worker: JobWorker
     verifier: BearerVerifier
+    api_keys: ApiKeyService
+    api_users: EndUserAuthenticator
+    reconciler: Reconciler
+    # Signs and checks `/_blobs/` URLs; None unless the store is the local folder.
+    blob_signer: BlobSigner | None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start_worker(self) -> None:
+        rounds = [
+            ("sweeper", self.settings.sweep_seconds, self._sweep),
+            ("reconciler", self.settings.reconcile_seconds, self._reconcile),
+        ]
         self._tasks.append(asyncio.create_task(self.worker.run(), name="filedock-worker"))
-        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="filedock-sweeper"))
+        for name, seconds, work in rounds:
+            task = asyncio.create_task(_every(seconds, name, work), name=f"filedock-{name}")
+            self._tasks.append(task)
 
-    async def _sweep_forever(self) -> None:
-        """Notice unpolled uploads and remove what expired; errors wait for the next round."""
-        while True:
-            await asyncio.sleep(self.settings.sweep_seconds)
-            try:
-                report = await self.uploads.sweep()
-            except Exception:
-                log.warning("sweep failed; trying again next round", exc_info=True)
-                continue
-            if report.noticed or report.abandoned or report.expired:
-                log.info(
-                    "swept",
-                    extra={
-                        "noticed": report.noticed,
-                        "abandoned": report.abandoned,
-                        "expired": report.expired,
-                    },
-                )
+    async def _sweep(self) -> None:
+        """Notice unpolled uploads and remove what expired."""
+        report = await self.uploads.sweep()
+        if report.noticed or report.abandoned or report.expired:
+            log.info("swept", extra=asdict(report))
+
+    async def _reconcile(self) -> None:
+        """Repair records and objects that drifted apart; report what could not be repaired."""
+        report = await self.reconciler.run()
+        record_reconcile(report)
+        level = logging.WARNING if report.records_missing_object else logging.INFO
+        log.log(level, "reconciled", extra=asdict(report))
 
     async def close(self) -> None:
         self.worker.stop()
@@ -80,10 +92,21 @@ class Runtime:
         await self.engine.dispose()
 
 
+async def _every(seconds: float, name: str, work: Callable[[], Awaitable[None]]) -> None:
+    """Run `work` every `seconds`; a failed round is logged and the next one tries again."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await work()
+        except Exception:
+            log.warning("%s round failed; trying again next round", name, exc_info=True)
+
+
 def build_runtime(settings: Settings) -> Runtime:
     engine = create_engine(settings.resolved_database_url)
     sessions = session_factory(engine)
-    store = open_object_store(settings)
+    blob_signer = BlobSigner.from_app_secret(settings.jwt_secret, settings.public_url)
+    store = open_object_store(settings, blob_signer)
     wake: list[JobWorker] = []
     records = SqlFileRecords(sessions, on_enqueue=lambda: wake[0].wake() if wake else None)
     jobs = SqlJobQueue(sessions, on_enqueue=lambda: wake[0].wake() if wake else None)
@@ -91,6 +114,8 @@ def build_runtime(settings: Settings) -> Runtime:
     policies = {SIGNED_URL_POLICY.name: SIGNED_URL_POLICY}
     uploads = UploadService(records, store, policies)
     scanner = open_scanner(settings)
+    api_keys = ApiKeyService(SqlApiKeyStore(sessions))
+    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     processor = FileProcessor(records, store, scanner, policies)
 
     async def process_file(job: Job) -> None:
@@ -116,14 +141,17 @@ def build_runtime(settings: Settings) -> Runtime:
         processor=processor,
         worker=worker,
         verifier=bearer_verifier(settings),
+        api_keys=api_keys,
+        api_users=EndUserAuthenticator(api_keys, limiter),
+        reconciler=Reconciler(records, store),
+        blob_signer=blob_signer if isinstance(store, LocalObjectStore) else None,
     )
 
 
-def open_object_store(settings: Settings) -> ObjectStore:
+def open_object_store(settings: Settings, signer: BlobSigner | None = None) -> ObjectStore:
     url = settings.resolved_storage_url
     parts = urlsplit(url)
     if parts.scheme == "file":
-        signer = BlobSigner.from_app_secret(settings.jwt_secret, settings.public_url)
         return LocalObjectStore(Path(unquote(parts.path)), fsync=settings.fsync, signer=signer)
     if parts.scheme == "s3":
         from filedock.ports.objectstore_s3 import S3ObjectStore

@@ -5,6 +5,7 @@ The S3 backend runs against moto (`s3_endpoint` and `s3_bucket` from tests/fixtu
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from filedock.ports.objectstore import ObjectStore
 from filedock.ports.objectstore_local import TEMP_DIR_NAME, LocalObjectStore
 from filedock.ports.objectstore_s3 import S3ObjectStore
 from tests.fixtures.s3 import S3Endpoint
+from tests.fixtures.server import LiveServer
 from tests.integration.object_store_support import Backstage, s3_store
+from tests.integration.signed_url_support import Backend
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -52,3 +55,9 @@ def backstage(store: ObjectStore, request: pytest.FixtureRequest) -> Backstage:
             u["Key"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
         ),
     )
+
+
+@pytest.fixture
+def backend(server: LiveServer) -> Backend:
+    """A back-end with its own API key, speaking for a new end user, on the module's server."""
+    return Backend(server, server.create_api_key(f"backend-{uuid.uuid4().hex[:8]}"))

@@ -68,6 +68,13 @@ class MemoryRecords:
     async def remove(self, file_id: str) -> None:
         self.files.pop(file_id, None)
 
+    async def page(self, *, after_id: str | None, limit: int) -> list[File]:
+        after = [f for i, f in sorted(self.files.items()) if after_id is None or i > after_id]
+        return after[:limit]
+
+    async def existing_keys(self, keys: Sequence[str]) -> set[str]:
+        return {f.storage_key for f in self.files.values()} & set(keys)
+
     async def check(self) -> None:
         return None
 
@@ -75,6 +82,8 @@ class MemoryRecords:
 @dataclass
 class MemoryStore:
     objects: dict[str, bytes] = field(default_factory=dict)
+    # When each object was written; tests may set it to age an object.
+    modified: dict[str, datetime] = field(default_factory=dict)
     down: bool = False
 
     async def write(
@@ -88,12 +97,16 @@ class MemoryStore:
             if max_bytes is not None and len(buffer) > max_bytes:
                 raise ObjectTooLarge(max_bytes)
         self.objects[key] = bytes(buffer)
+        self.modified[key] = datetime.now(UTC)
         return StoredObject(key, len(buffer), hashlib.sha256(buffer).hexdigest())
 
     async def head(self, key: str) -> ObjectInfo:
+        if self.down:
+            raise StoreUnavailable("down")
         if key not in self.objects:
             raise ObjectNotFound(key)
-        return ObjectInfo(key, len(self.objects[key]), datetime.now(UTC))
+        modified = self.modified.get(key, datetime.now(UTC))
+        return ObjectInfo(key, len(self.objects[key]), modified)
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         if self.down:
@@ -106,14 +119,21 @@ class MemoryStore:
         if self.down:
             raise StoreUnavailable("down")
         self.objects.pop(key, None)
+        self.modified.pop(key, None)
 
     async def list_keys(self, prefix: str = "") -> AsyncIterator[str]:
+        if self.down:
+            raise StoreUnavailable("down")
+        # A snapshot, as a paged listing would be: deleting while listing stays safe.
         for key in sorted(self.objects):
             if key.startswith(prefix):
                 yield key
 
     def local_path(self, key: str) -> Path | None:
         return None
+
+    def key_in_notification(self, bucket: str, object_name: str) -> str | None:
+        return object_name if bucket == "memory" else None
 
     def presign(
         self,

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from filedock.core.errors import InvalidInput, NotFound, NotReady, UnsupportedType
+from filedock.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    NotReady,
+    ProcessingRefused,
+    TooLarge,
+    UnsupportedType,
+)
 from filedock.core.files import FileService
 from filedock.core.model import FileStatus
 from filedock.core.principal import Principal
 from filedock.core.processing import FileProcessor, RetryLater
-from filedock.core.uploads import SIGNED_URL_POLICY, UploadService
+from filedock.core.uploads import SIGNED_URL_POLICY, BucketEvent, UploadService
 from tests.unit.memory_ports import MemoryRecords, MemoryScanner, MemoryStore
 
 ALICE = Principal("alice", "user")
@@ -98,10 +108,11 @@ async def test_polling_notices_the_upload_once_and_queues_one_job(world: World) 
     assert [job.payload["file_id"] for job in world.records.jobs] == [ticket.file.id]
 
 
-async def test_another_users_file_does_not_exist_for_them(world: World) -> None:
+async def test_another_users_upload_status_is_forbidden_to_them(world: World) -> None:
     file_id = await world.signed_upload("a.txt", b"hello")
-    with pytest.raises(NotFound):
+    with pytest.raises(Forbidden):
         await world.uploads.status(BOB, file_id)
+    assert world.records.files[file_id].status is FileStatus.UPLOADED
 
 
 async def test_a_clean_signed_upload_becomes_ready_under_a_private_key(world: World) -> None:
@@ -195,3 +206,114 @@ async def test_temporary_files_go_after_their_lifetime_and_kept_ones_stay(world:
     assert (await world.uploads.sweep()).expired == 1
     assert temporary not in world.records.files and kept in world.records.files
     assert list(world.store.objects.values()) == [b"kept"]
+
+
+async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+async def test_received_bytes_of_a_pending_upload_are_stored_and_noticed(world: World) -> None:
+    ticket = await world.uploads.issue_upload_url(ALICE, "a.txt", True, SIGNED_URL_POLICY)
+    file = await world.uploads.receive(ticket.file.storage_key, _chunks(b"he", b"llo"), max_bytes=5)
+    assert file.status is FileStatus.UPLOADED and file.size == 5
+    assert world.store.objects[ticket.file.storage_key] == b"hello"
+    assert [job.payload["file_id"] for job in world.records.jobs] == [ticket.file.id]
+
+
+async def test_receiving_more_than_the_limit_stores_nothing(world: World) -> None:
+    ticket = await world.uploads.issue_upload_url(ALICE, "a.txt", True, SIGNED_URL_POLICY)
+    with pytest.raises(TooLarge):
+        await world.uploads.receive(ticket.file.storage_key, _chunks(b"hello!"), max_bytes=5)
+    assert ticket.file.storage_key not in world.store.objects
+    assert world.records.files[ticket.file.id].status is FileStatus.PENDING
+
+
+async def test_a_second_upload_to_a_closed_session_is_refused_and_keeps_the_first(
+    world: World,
+) -> None:
+    ticket = await world.uploads.issue_upload_url(ALICE, "a.txt", True, SIGNED_URL_POLICY)
+    await world.uploads.receive(ticket.file.storage_key, _chunks(b"first"), max_bytes=99)
+    with pytest.raises(Conflict):
+        await world.uploads.receive(ticket.file.storage_key, _chunks(b"second"), max_bytes=99)
+    assert world.store.objects[ticket.file.storage_key] == b"first"
+
+
+async def test_receiving_for_a_key_with_no_upload_session_stores_nothing(world: World) -> None:
+    with pytest.raises(Conflict):
+        await world.uploads.receive("uploads/unknown", _chunks(b"x"), max_bytes=99)
+    assert "uploads/unknown" not in world.store.objects
+
+
+async def test_a_ready_file_is_opened_by_key_and_an_infected_one_never(world: World) -> None:
+    clean = await world.signed_upload("report.pdf", PDF)
+    await world.processor.process(clean)
+    download = await world.files.open_by_key(world.records.files[clean].storage_key)
+    assert download.file.id == clean
+    infected = await world.signed_upload("virus.txt", EICAR)
+    assert await world.processor.process(infected) is FileStatus.INFECTED
+    with pytest.raises(NotReady):
+        await world.files.open_by_key(world.records.files[infected].storage_key)
+
+
+async def test_a_rejected_file_is_refused_for_good_when_asked_for_a_download_url(
+    world: World,
+) -> None:
+    file_id = await world.signed_upload("report.pdf", ELF)
+    assert await world.processor.process(file_id) is FileStatus.REJECTED
+    with pytest.raises(ProcessingRefused):
+        await world.files.issue_download_url(ALICE, file_id)
+
+
+async def test_a_download_url_of_a_ready_file_is_a_signed_get_named_after_the_file(
+    world: World,
+) -> None:
+    file_id = await world.signed_upload("report.pdf", PDF)
+    await world.processor.process(file_id)
+    request = await world.files.issue_download_url(ALICE, file_id)
+    assert request.method == "GET"
+    assert request.url == f"memory://{world.records.files[file_id].storage_key}?GET"
+    with pytest.raises(Forbidden):
+        await world.files.issue_download_url(BOB, file_id)
+
+
+async def test_removing_an_object_by_key_marks_its_file_deleted(world: World) -> None:
+    file_id = await world.signed_upload("report.pdf", PDF)
+    await world.processor.process(file_id)
+    key = world.records.files[file_id].storage_key
+    await world.uploads.remove_object(key)
+    assert key not in world.store.objects
+    assert world.records.files[file_id].status is FileStatus.DELETED
+    with pytest.raises(NotFound):
+        await world.files.open_by_key(key)
+
+
+async def test_bucket_events_notice_uploads_and_removals_of_our_keys_only(world: World) -> None:
+    ticket = await world.uploads.issue_upload_url(ALICE, "a.txt", True, SIGNED_URL_POLICY)
+    key = ticket.file.storage_key
+    created = BucketEvent(created=True, bucket="memory", object_name=key)
+    assert await world.uploads.notice_bucket_events([created]) == 0  # nothing arrived yet
+    world.store.objects[key] = b"hello"
+    elsewhere = BucketEvent(created=True, bucket="other-bucket", object_name=key)
+    assert await world.uploads.notice_bucket_events([elsewhere]) == 0
+    assert world.records.files[ticket.file.id].status is FileStatus.PENDING
+    # A repeated notification names the upload again but queues no second job.
+    assert await world.uploads.notice_bucket_events([created, created]) == 2
+    assert world.records.files[ticket.file.id].status is FileStatus.UPLOADED
+    assert len(world.records.jobs) == 1
+
+
+async def test_a_removal_event_hides_a_ready_file_but_keeps_an_infected_ones_reason(
+    world: World,
+) -> None:
+    ready = await world.signed_upload("report.pdf", PDF)
+    infected = await world.signed_upload("virus.txt", EICAR)
+    await world.processor.process(ready)
+    await world.processor.process(infected)
+    events = [
+        BucketEvent(False, "memory", world.records.files[file_id].storage_key)
+        for file_id in (ready, infected)
+    ]
+    assert await world.uploads.notice_bucket_events(events) == 1
+    assert world.records.files[ready].status is FileStatus.DELETED
+    assert world.records.files[infected].status is FileStatus.INFECTED

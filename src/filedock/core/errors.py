@@ -37,6 +37,12 @@ class NotReady(Conflict):
     code = "not_ready"
 
 
+class ProcessingRefused(NotReady):
+    """Processing refused the file (rejected, or failed): it will never be served."""
+
+    code = "processing_refused"
+
+
 class InvalidInput(DomainError):
     """Bad input; `fields` maps the offending field to its messages."""
 

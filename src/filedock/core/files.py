@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from filedock.core.errors import (
@@ -19,6 +19,7 @@ from filedock.core.errors import (
     InvalidInput,
     NotFound,
     NotReady,
+    ProcessingRefused,
     StorageUnavailable,
     TooLarge,
 )
@@ -27,9 +28,12 @@ from filedock.core.principal import Principal
 from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileIdTaken, FileRecords
 from filedock.ports.objectstore import ObjectStore, ObjectTooLarge, StoreUnavailable
+from filedock.ports.presign import PresignedRequest
 
 PROCESS_FILE_JOB = "process_file"
 MAX_FILE_ID_LENGTH = 128
+# Long enough to start a download on a slow phone, short enough that a leaked link dies soon.
+DOWNLOAD_URL_EXPIRY = timedelta(minutes=5)
 
 Clock = Callable[[], datetime]
 
@@ -195,10 +199,29 @@ class FileService:
 
     async def open_download(self, principal: Principal, file_id: str) -> Download:
         """A ready file's bytes; anything not `ready` is refused with `NotReady`."""
-        file = await self.describe(principal, file_id)
-        if file.status is not FileStatus.READY:
-            raise NotReady(f"the file is {file.status.value}, not ready to be served")
+        file = _servable(await self.describe(principal, file_id))
         return Download(file, self._store.local_path(file.storage_key), self._store)
+
+    async def issue_download_url(
+        self, principal: Principal, file_id: str, *, expires_in: timedelta = DOWNLOAD_URL_EXPIRY
+    ) -> PresignedRequest:
+        """A short-lived signed GET of a ready file, saved under its filename."""
+        file = _servable(await self.describe(principal, file_id))
+        return self._store.presign(
+            "GET", file.storage_key, expires_in=expires_in, download_name=file.filename or file.id
+        )
+
+    async def open_by_key(self, storage_key: str) -> Download:
+        """The ready file stored at `storage_key`, for a signed GET that names only the key.
+
+        The signature already granted access; what is checked here is that the bytes passed
+        processing, so a signed URL can never serve an infected or unscanned object.
+        """
+        file = await self._records.find_by_key(storage_key)
+        if file is None or file.status is FileStatus.DELETED:
+            raise NotFound("no object at this key")
+        file = _servable(file)
+        return Download(file, self._store.local_path(storage_key), self._store)
 
     async def delete(self, principal: Principal, file_id: str) -> File:
         """Remove the object, then the record; returns the record as it was."""
@@ -209,6 +232,15 @@ class FileService:
             raise StorageUnavailable("the object store is unavailable") from exc
         await self._records.remove(file.id)
         return file
+
+
+def _servable(file: File) -> File:
+    """Only `ready` bytes are served; the error says whether waiting can help."""
+    if file.status in (FileStatus.REJECTED, FileStatus.FAILED):
+        raise ProcessingRefused(f"the file was {file.status.value}: {file.status_reason}")
+    if file.status is not FileStatus.READY:
+        raise NotReady(f"the file is {file.status.value}, not ready to be served")
+    return file
 
 
 async def _first_non_empty(chunks: AsyncIterator[bytes]) -> bytes | None:

@@ -12,13 +12,17 @@ from __future__ import annotations
 import mimetypes
 import unicodedata
 import uuid
+from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from filedock.core.errors import (
+    Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     StorageUnavailable,
+    TooLarge,
     UnsupportedType,
 )
 from filedock.core.files import PROCESS_FILE_JOB, Clock, utc_now
@@ -27,7 +31,12 @@ from filedock.core.principal import Principal
 from filedock.core.sniffing import DOCX, XLSX
 from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileRecords
-from filedock.ports.objectstore import ObjectNotFound, ObjectStore, StoreUnavailable
+from filedock.ports.objectstore import (
+    ObjectNotFound,
+    ObjectStore,
+    ObjectTooLarge,
+    StoreUnavailable,
+)
 from filedock.ports.presign import PresignedRequest, UploadLimits
 
 MAX_FILENAME_LENGTH = 255
@@ -158,13 +167,73 @@ class UploadService:
         file = await self._records.find_by_key(storage_key)
         return None if file is None else await self.notice_upload(file)
 
+    async def notice_removed(self, storage_key: str) -> File | None:
+        """The store says `storage_key` was deleted (a signed DELETE, a bucket notification).
+
+        A ready file whose bytes are gone is not served again: its record is marked `deleted`.
+        Other states are left alone: processing removes refused bytes itself (the notice of
+        that must not hide why), and finds missing ones on its own.
+        """
+        file = await self._records.find_by_key(storage_key)
+        if file is None or file.status is not FileStatus.READY:
+            return file
+        gone = file.moved_to(FileStatus.DELETED, self._clock(), "the object was deleted")
+        await self._records.save(gone)
+        return gone
+
+    async def notice_bucket_events(self, events: Sequence[BucketEvent]) -> int:
+        """Act on a bucket's notifications; returns how many named an upload or file of ours.
+
+        Notifications are hints, never trusted for content: a created object is checked
+        with the store before anything moves, and an unknown key is ignored.
+        """
+        noticed = 0
+        for event in events:
+            key = self._store.key_in_notification(event.bucket, event.object_name)
+            if key is None:
+                continue
+            if event.created:
+                file = await self.notice_key(key)
+                noticed += file is not None and file.status is not FileStatus.PENDING
+            else:
+                file = await self.notice_removed(key)
+                noticed += file is not None and file.status is FileStatus.DELETED
+        return noticed
+
+    async def remove_object(self, storage_key: str) -> None:
+        """A signed DELETE on the local store: the object goes, then its record is told."""
+        try:
+            await self._store.delete(storage_key)
+        except StoreUnavailable as exc:
+            raise StorageUnavailable("the object store is unavailable") from exc
+        await self.notice_removed(storage_key)
+
+    async def receive(
+        self, storage_key: str, chunks: AsyncIterable[bytes], *, max_bytes: int
+    ) -> File:
+        """Store the bytes of a signed upload (the local store's `/_blobs/`), then notice them.
+
+        Only a pending upload takes bytes: once one upload has arrived, its processing has the
+        key, and a second PUT with the same URL must not change what is being scanned.
+        """
+        file = await self._records.find_by_key(storage_key)
+        if file is None or file.status is not FileStatus.PENDING:
+            raise Conflict("this upload is closed: its bytes have arrived or it expired")
+        try:
+            await self._store.write(storage_key, chunks, max_bytes=max_bytes)
+        except ObjectTooLarge:
+            raise TooLarge(max_bytes) from None
+        except StoreUnavailable as exc:
+            raise StorageUnavailable("the object store is unavailable") from exc
+        return await self.notice_upload(file)
+
     async def status(self, principal: Principal, file_id: str) -> File:
         """Where a file is; polling a pending upload notices its bytes."""
         file = await self._records.get(file_id)
         if file is None or file.status is FileStatus.DELETED:
             raise NotFound(f"no file with id {file_id!r}")
         if not principal.may_access(file.owner_id):
-            raise NotFound(f"no file with id {file_id!r}")
+            raise Forbidden("only the owner or an admin may access this file")
         return await self.notice_upload(file)
 
     async def sweep(self, *, limit: int = 500) -> SweepReport:
@@ -200,6 +269,15 @@ class UploadService:
 
 
 SESSION_GRACE = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketEvent:
+    """One record of a bucket notification: an object was created or removed."""
+
+    created: bool
+    bucket: str
+    object_name: str
 
 
 @dataclass(slots=True)

@@ -15,6 +15,9 @@ from filedock.db.models import FileRow, JobRow
 from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileIdTaken
 
+# Older SQLite builds allow 999 bound parameters a statement.
+_MAX_KEYS_PER_QUERY = 900
+
 
 class SqlFileRecords:
     def __init__(
@@ -77,6 +80,28 @@ class SqlFileRecords:
         with unavailable_on_connection_errors():
             async with self._sessions.begin() as session:
                 await session.execute(delete(FileRow).where(FileRow.id == file_id))
+
+    async def page(self, *, after_id: str | None, limit: int) -> list[File]:
+        # Keyset paging on the primary key: each page is an index range scan, however deep.
+        query = select(FileRow).order_by(FileRow.id).limit(limit)
+        if after_id is not None:
+            query = query.where(FileRow.id > after_id)
+        with unavailable_on_connection_errors():
+            async with self._sessions() as session:
+                return [_to_file(row) for row in await session.scalars(query)]
+
+    async def existing_keys(self, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        with unavailable_on_connection_errors():
+            async with self._sessions() as session:
+                for start in range(0, len(keys), _MAX_KEYS_PER_QUERY):
+                    batch = list(keys[start : start + _MAX_KEYS_PER_QUERY])
+                    found.update(
+                        await session.scalars(
+                            select(FileRow.storage_key).where(FileRow.storage_key.in_(batch))
+                        )
+                    )
+        return found
 
     async def check(self) -> None:
         with unavailable_on_connection_errors():

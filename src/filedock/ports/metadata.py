@@ -43,6 +43,20 @@ class FileRecords(Protocol):
 
     async def remove(self, file_id: str) -> None: ...
 
+    async def page(self, *, after_id: str | None, limit: int) -> list[File]:
+        """Up to `limit` records with ids after `after_id` (from the start if None), by id.
+
+        For walks over every record (the reconciler) that never hold more than one page.
+        """
+        ...
+
+    async def existing_keys(self, keys: Sequence[str]) -> set[str]:
+        """Those of `keys` that some record has as its storage key.
+
+        Meant for batches of a few hundred keys, each answered in one query.
+        """
+        ...
+
     async def check(self) -> None:
         """Raise `MetadataUnavailable` unless the database answers."""
         ...

@@ -73,6 +73,9 @@ class LocalObjectStore:
     def root(self) -> Path:
         return self._root
 
+    def key_in_notification(self, bucket: str, object_name: str) -> str | None:
+        return None  # a folder has no bucket to send notifications
+
     async def write(
         self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None
     ) -> StoredObject:

@@ -307,6 +307,12 @@ class S3ObjectStore:
         _check_policy(form["policy"], [*conditions, {"bucket": self.bucket}, {"key": bucket_key}])
         return PresignedRequest("POST", str(post["url"]), form, {}, expires_at)
 
+    def key_in_notification(self, bucket: str, object_name: str) -> str | None:
+        if bucket != self.bucket:
+            return None
+        key = object_name.removeprefix(f"{self.prefix}/") if self.prefix else object_name
+        return None if key == object_name and self.prefix else key
+
     # Helpers --------------------------------------------------------------------------------
 
     def _bucket_key(self, key: str) -> str:

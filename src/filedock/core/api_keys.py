@@ -1,0 +1,139 @@
+"""API keys for trusted back-ends: minted once, stored hashed, checked on every request.
+
+A key is `fdk_` and 43 characters of `secrets.token_urlsafe(32)` (256 random bits). Only its
+sha256 is stored. A slow password hash (bcrypt, argon2) exists to make guessing low-entropy
+secrets expensive; a 256-bit random key cannot be guessed however fast the hash, so sha256
+costs nothing in safety and lets every request authenticate with one indexed lookup.
+
+Every request authenticates, so `ApiKeyService` keeps what it looked up for at most
+`cache_seconds` (5 s at most): a key revoked by another process stops working within that
+time, one revoked through this service stops at once. Unknown keys are never cached, so a key
+created elsewhere works on its first use.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from filedock.core.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from filedock.core.files import Clock, utc_now
+from filedock.ports.api_keys import ApiKeyNameTaken, ApiKeyStore
+
+KEY_PREFIX = "fdk_"
+MAX_NAME_LENGTH = 100
+MAX_CACHE_SECONDS = 5.0
+DISPLAY_PREFIX_LENGTH = 8
+INVALID_KEY_MESSAGE = "Missing or invalid API key"
+
+_KEY = re.compile(re.escape(KEY_PREFIX) + r"[A-Za-z0-9_-]{43}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A stored key: everything but the key itself, which is shown once at creation."""
+
+    id: str
+    name: str
+    prefix: str
+    key_hash: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+def hash_api_key(key: str) -> str:
+    """The sha256 hex under which a key is stored and looked up."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class ApiKeyService:
+    def __init__(
+        self,
+        store: ApiKeyStore,
+        clock: Clock = utc_now,
+        *,
+        cache_seconds: float = MAX_CACHE_SECONDS,
+    ) -> None:
+        if not 0 <= cache_seconds <= MAX_CACHE_SECONDS:
+            raise ValueError(f"cache_seconds must be between 0 and {MAX_CACHE_SECONDS}")
+        self._store = store
+        self._clock = clock
+        self._cache_seconds = cache_seconds
+        # key hash -> (key, when it was read); holds only keys that exist, so it stays as
+        # small as the table however many made-up keys callers present.
+        self._cache: dict[str, tuple[ApiKey, datetime]] = {}
+
+    async def create(self, name: str) -> tuple[ApiKey, str]:
+        """Mint a key named `name`; the plaintext is returned here and never again."""
+        _check_name(name)
+        plaintext = KEY_PREFIX + secrets.token_urlsafe(32)[:43]
+        key = ApiKey(
+            id=str(uuid.uuid4()),
+            name=name,
+            prefix=plaintext[:DISPLAY_PREFIX_LENGTH],
+            key_hash=hash_api_key(plaintext),
+            created_at=self._clock(),
+        )
+        try:
+            await self._store.insert(key)
+        except ApiKeyNameTaken:
+            raise Conflict(f"an API key named {name!r} exists already") from None
+        return key, plaintext
+
+    async def authenticate(self, presented: str | None) -> ApiKey:
+        """The live key `presented` names; `Unauthenticated` for anything else."""
+        if presented is None or _KEY.fullmatch(presented) is None:
+            raise Unauthenticated(INVALID_KEY_MESSAGE)
+        key_hash = hash_api_key(presented)
+        key = self._cached(key_hash)
+        if key is None:
+            key = await self._store.find_by_hash(key_hash)
+            if key is not None and self._cache_seconds > 0:
+                self._cache[key_hash] = (key, self._clock())
+        # The lookup was by hash already; comparing again in constant time keeps a store
+        # that matched loosely (a case-insensitive collation, say) from letting a key in.
+        if key is None or not hmac.compare_digest(key.key_hash, key_hash) or key.is_revoked:
+            raise Unauthenticated(INVALID_KEY_MESSAGE)
+        return key
+
+    async def revoke(self, name: str) -> None:
+        """Revoke the key named `name` (again is fine); `NotFound` if there is none."""
+        if not await self._store.revoke(name, self._clock()):
+            raise NotFound(f"no API key named {name!r}")
+        self._cache = {h: entry for h, entry in self._cache.items() if entry[0].name != name}
+
+    async def list(self) -> builtins.list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+        return await self._store.list()
+
+    def _cached(self, key_hash: str) -> ApiKey | None:
+        entry = self._cache.get(key_hash)
+        if entry is None:
+            return None
+        key, read_at = entry
+        age = (self._clock() - read_at).total_seconds()
+        # A clock that stepped back (negative age) must not stretch an entry's life.
+        if 0 <= age < self._cache_seconds:
+            return key
+        del self._cache[key_hash]
+        return None
+
+
+def _check_name(name: str) -> None:
+    if not name or len(name) > MAX_NAME_LENGTH or _NAME.fullmatch(name) is None:
+        raise InvalidInput.one(
+            "name",
+            f"must be 1 to {MAX_NAME_LENGTH} letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+        )

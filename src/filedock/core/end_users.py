@@ -1,0 +1,44 @@
+"""End users of trusted back-ends: an API key vouches for the back-end, a UUID names its user.
+
+A back-end's users are identified only by the UUID it sends, so every key-holding back-end
+must be trusted not to speak for users that are not its own; keys are for servers, never for
+browsers. Rate limits count per key and user, so one busy user cannot starve the others.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from filedock.core.api_keys import ApiKeyService
+from filedock.core.errors import InvalidInput
+from filedock.core.principal import Principal
+from filedock.core.rate_limit import RateLimiter
+
+END_USER_ROLE = "user"
+
+
+class EndUserAuthenticator:
+    def __init__(self, api_keys: ApiKeyService, limiter: RateLimiter) -> None:
+        self._api_keys = api_keys
+        self._limiter = limiter
+
+    async def authenticate(self, api_key: str | None, user_id: str | None) -> Principal:
+        """The principal for `user_id`, if `api_key` is live and the pair is within its rate.
+
+        Raises `Unauthenticated` (bad key), `InvalidInput` (user id not a UUID) or
+        `RateLimited`.
+        """
+        key = await self._api_keys.authenticate(api_key)
+        user = parse_user_id(user_id)
+        self._limiter.check(f"{key.id}:{user}")
+        return Principal(user_id=user, role=END_USER_ROLE)
+
+
+def parse_user_id(user_id: str | None) -> str:
+    """The canonical (lower-case, hyphenated) form of a UUID user id."""
+    if not user_id:
+        raise InvalidInput.one("user-id", "the user-id header is required")
+    try:
+        return str(uuid.UUID(user_id.strip()))
+    except ValueError:
+        raise InvalidInput.one("user-id", "the user-id header must be a UUID") from None

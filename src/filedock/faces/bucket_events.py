@@ -1,0 +1,80 @@
+"""`POST /_hooks/bucket-events`: S3 event notifications, so uploads are noticed at once.
+
+The body is the S3 event message (`{"Records": [{"eventName", "s3": {"bucket": {"name"},
+"object": {"key"}}}]}`), as MinIO's webhook target and S3-compatible stores send it; the
+object key arrives URL-encoded, spaces as `+`. The sender proves itself with
+`Authorization: Bearer <FILEDOCK_BUCKET_NOTIFICATION_TOKEN>`. Without that setting the
+endpoint does not exist (404). Notifications only hint: polling and the sweeper notice the
+same uploads when none arrive.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+from urllib.parse import unquote_plus
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+
+from filedock.auth.tokens import extract_bearer
+from filedock.core.errors import InvalidInput, NotFound, Unauthenticated
+from filedock.core.uploads import BucketEvent
+from filedock.faces.context import CurrentRuntime
+from filedock.faces.errors import Failure, face_router
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def render_error(request: Request, failure: Failure) -> Response:
+    return JSONResponse({"error": failure.message}, failure.status, headers=failure.headers)
+
+
+router = face_router(render_error, prefix="/_hooks", tags=["operations"])
+
+
+@router.post("/bucket-events", summary="Receive S3 bucket notifications")
+async def bucket_events(request: Request, rt: CurrentRuntime) -> JSONResponse:
+    _authenticate(rt.settings.bucket_notification_token, request.headers.get("authorization"))
+    events = parse_events(await _json_body(request))
+    noticed = await rt.uploads.notice_bucket_events(events)
+    return JSONResponse({"received": len(events), "noticed": noticed})
+
+
+def parse_events(body: Any) -> list[BucketEvent]:
+    """The created/removed records of an S3 event message; other event kinds are skipped."""
+    records = body.get("Records") if isinstance(body, dict) else None
+    if not isinstance(records, list):
+        raise InvalidInput.one("Records", "the body must be an S3 event message with Records")
+    events = []
+    for record in records:
+        try:
+            name = str(record["eventName"]).removeprefix("s3:")
+            bucket = str(record["s3"]["bucket"]["name"])
+            object_name = unquote_plus(str(record["s3"]["object"]["key"]))
+        except (KeyError, TypeError):
+            raise InvalidInput.one("Records", "a record lacks eventName, bucket or key") from None
+        if name.startswith(("ObjectCreated:", "ObjectRemoved:")):
+            events.append(BucketEvent(name.startswith("ObjectCreated:"), bucket, object_name))
+    return events
+
+
+def _authenticate(expected: str | None, authorization: str | None) -> None:
+    if expected is None:
+        raise NotFound("bucket notifications are not enabled on this server")
+    given = extract_bearer(authorization)
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthenticated("the notification token is not valid")
+
+
+async def _json_body(request: Request) -> Any:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise InvalidInput.one("body", f"a notification is at most {MAX_BODY_BYTES} bytes")
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise InvalidInput.one("body", "the body is not JSON") from None

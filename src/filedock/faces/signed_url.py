@@ -1,0 +1,160 @@
+"""The signed-url face (seed 001): upload straight to storage, poll, then use the file.
+
+A trusted back-end calls with its `api-key` and names its end user in `user-id` (a UUID);
+that user sees only their own files. Errors are `{"error_code", "detail"}` with the seed's
+codes and details; rate limiting answers `{"message": "Rate limit exceeded!"}`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from filedock.core.errors import ProcessingRefused
+from filedock.core.files import DOWNLOAD_URL_EXPIRY
+from filedock.core.model import File
+from filedock.core.principal import Principal
+from filedock.faces.context import CurrentRuntime, runtime
+from filedock.faces.errors import Failure, face_router
+
+# The seed's codes and details, by the status this face answers with.
+_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("attachment_url_invalid", "The provided base_url is not valid."),
+    401: ("unauthorized", "Missing or invalid API key"),
+    403: ("attachment_access_forbidden", "You do not have permission to access this attachment."),
+    404: (
+        "attachment_document_does_not_exist",
+        "Document with `file_id` is not available for the user with `user_id` on the document"
+        " server.",
+    ),
+    409: ("conflict", "Conflict - File is infected with a virus or it's still being processed"),
+    422: (
+        "attachment_document_raised_an_error",
+        "The file attachment service has raised an error. Please try again later",
+    ),
+    503: (
+        "attachment_document_not_reachable",
+        "The file attachment service does not respond as expected. Please try again later.",
+    ),
+    500: ("internal_server_error", "Internal Server Error"),
+}
+USER_ID_HEADER = "user-id"
+
+
+def render_error(request: Request, failure: Failure) -> Response:
+    if failure.status == 429:
+        return JSONResponse({"message": "Rate limit exceeded!"}, 429, headers=failure.headers)
+    status = failure.status
+    if isinstance(failure.error, ProcessingRefused):
+        status = 422  # refused by processing: waiting will not help, unlike a 409
+    elif status in (413, 415):
+        status = 400  # a filename whose type this upload path does not take
+    elif status not in _ERRORS:
+        status = 500
+    code, detail = _ERRORS[status]
+    # Bad input says what was wrong (the seed's one line does not); a 500 says nothing more.
+    if status == 400:
+        detail = f"{detail} {failure.message}"
+    elif status == 422:
+        detail = f"{detail}: {failure.message}"
+    return JSONResponse({"error_code": code, "detail": detail}, status, headers=failure.headers)
+
+
+async def end_user(request: Request) -> Principal:
+    """The end user named by `user-id`, on behalf of the back-end holding `api-key`."""
+    rt = runtime(request)
+    return await rt.api_users.authenticate(
+        request.headers.get("api-key"), request.headers.get(USER_ID_HEADER)
+    )
+
+
+EndUser = Annotated[Principal, Depends(end_user)]
+# Documented for OpenAPI; the values are read (and checked) by `end_user`.
+_AUTH_HEADERS: dict[str, Any] = {
+    "parameters": [
+        {"name": "api-key", "in": "header", "required": True, "schema": {"type": "string"}},
+        {
+            "name": USER_ID_HEADER,
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "format": "uuid"},
+            "description": "ID of the end user the file belongs to.",
+        },
+    ]
+}
+
+router = face_router(render_error, prefix="/v1/files", tags=["signed-url: files"])
+
+
+@router.get("/signed-url", openapi_extra=_AUTH_HEADERS, summary="Request an upload URL")
+async def request_upload_url(
+    user: EndUser,
+    rt: CurrentRuntime,
+    filename: Annotated[str, Query(min_length=1, max_length=1024)],
+    persist: bool = True,
+) -> JSONResponse:
+    ticket = await rt.uploads.issue_upload_url(
+        user, filename, persist, rt.uploads.policy("signed-url")
+    )
+    return JSONResponse(
+        {
+            "expires_in": ticket.expires_in,
+            "file_id": ticket.file.id,
+            "file_limits": {
+                "allowed_types": list(ticket.policy.allowed_types),
+                "max_size": ticket.policy.max_bytes,
+            },
+            "file_url": ticket.request.url,
+            # Beyond the seed: the PUT is bound to this Content-Type, so say which.
+            "upload_method": ticket.request.method,
+            "upload_headers": ticket.request.headers,
+        }
+    )
+
+
+@router.get("/{file_id}/status", openapi_extra=_AUTH_HEADERS, summary="Processing status")
+async def file_status(file_id: uuid.UUID, user: EndUser, rt: CurrentRuntime) -> JSONResponse:
+    file = await rt.uploads.status(user, str(file_id))
+    return JSONResponse({"file_id": file.id, "status": file.status.value, "reason": _reason(file)})
+
+
+@router.get("/{file_id}", openapi_extra=_AUTH_HEADERS, summary="File metadata")
+async def file_metadata(file_id: uuid.UUID, user: EndUser, rt: CurrentRuntime) -> JSONResponse:
+    file = await rt.uploads.status(user, str(file_id))
+    return JSONResponse(render_file(file))
+
+
+@router.get("/{file_id}/download-url", openapi_extra=_AUTH_HEADERS, summary="Download URL")
+async def download_url(file_id: uuid.UUID, user: EndUser, rt: CurrentRuntime) -> JSONResponse:
+    signed = await rt.files.issue_download_url(user, str(file_id), expires_in=DOWNLOAD_URL_EXPIRY)
+    expires_in = int(DOWNLOAD_URL_EXPIRY.total_seconds())
+    return JSONResponse({"file_id": str(file_id), "url": signed.url, "expires_in": expires_in})
+
+
+@router.delete("/{file_id}", openapi_extra=_AUTH_HEADERS, summary="Delete a file")
+async def delete_file(file_id: uuid.UUID, user: EndUser, rt: CurrentRuntime) -> Response:
+    await rt.files.delete(user, str(file_id))
+    return Response(status_code=204)
+
+
+def render_file(file: File) -> dict[str, Any]:
+    return {
+        "file_id": file.id,
+        "filename": file.filename,
+        "content_type": file.content_type,
+        "detected_type": file.detected_type,
+        "size": file.size,
+        "sha256": file.sha256,
+        "status": file.status.value,
+        "reason": _reason(file),
+        "persist": file.persist,
+        "created_at": file.created_at.isoformat(),
+        "expires_at": file.expires_at.isoformat() if file.expires_at else None,
+    }
+
+
+def _reason(file: File) -> str | None:
+    return file.status_reason if file.status.is_terminal else None
