@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +16,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from filedock.core.processing import PRIVATE_PREFIX
+from filedock.core.uploads import SIGNED_URL_POLICY, UploadPolicy
+from filedock.ports.keys import validate_key
+from filedock.ports.objectstore import InvalidKey
+from filedock.ports.presign import UploadLimits, check_limits
 from filedock.ports.scanner_clamd import parse_clamd_url
 
 ENV_PREFIX = "FILEDOCK_"
@@ -52,6 +59,12 @@ class Settings(BaseSettings):
     bucket_notification_token: str | None = Field(default=None, min_length=16)
     fsync: bool = False
     clamd_url: str | None = None
+    # The signed-url face's upload policy; the defaults are seed 001's.
+    signed_url_types: str = ",".join(SIGNED_URL_POLICY.allowed_types)
+    signed_url_max_bytes: int = Field(default=SIGNED_URL_POLICY.max_bytes, gt=0)
+    signed_url_key_prefix: str = SIGNED_URL_POLICY.key_prefix
+    signed_url_expiry_seconds: int = Field(default=600, ge=1, le=7 * 24 * 3600)
+    temporary_file_hours: float = Field(default=24.0, gt=0, allow_inf_nan=False)
     # Per caller and per server worker process; 0 turns limiting off (core/rate_limit.py).
     rate_limit_per_second: float = Field(default=20.0, ge=0, allow_inf_nan=False)
     rate_limit_burst: int = Field(default=40, gt=0)
@@ -98,6 +111,38 @@ class Settings(BaseSettings):
         if value and not value.startswith(("sqlite", "postgresql", "postgres://")):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value
+
+    @field_validator("signed_url_types")
+    @classmethod
+    def _types_are_media_types(cls, value: str) -> str:
+        types = [kind.strip().lower() for kind in value.split(",") if kind.strip()]
+        if not types:
+            raise ValueError("name at least one media type, comma-separated")
+        for kind in types:
+            # The same rule signed URLs apply to a bound content type.
+            check_limits(UploadLimits(max_bytes=0, content_type=kind))
+        return ",".join(types)
+
+    @field_validator("signed_url_key_prefix")
+    @classmethod
+    def _prefix_is_a_landing_folder(cls, value: str) -> str:
+        if not value.endswith("/") or value.startswith(PRIVATE_PREFIX):
+            raise ValueError(f"must end with '/' and not be under {PRIVATE_PREFIX}")
+        try:
+            validate_key(value.rstrip("/"))
+        except InvalidKey as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    def signed_url_policy(self) -> UploadPolicy:
+        return replace(
+            SIGNED_URL_POLICY,
+            allowed_types=tuple(self.signed_url_types.split(",")),
+            max_bytes=self.signed_url_max_bytes,
+            key_prefix=self.signed_url_key_prefix,
+            url_expiry=timedelta(seconds=self.signed_url_expiry_seconds),
+            temporary_lifetime=timedelta(hours=self.temporary_file_hours),
+        )
 
     @field_validator("log_level")
     @classmethod

@@ -19,10 +19,10 @@ from filedock.config import Settings, SettingsError
 from filedock.core.api_keys import ApiKeyService
 from filedock.core.end_users import EndUserAuthenticator
 from filedock.core.files import PROCESS_FILE_JOB, FileService
-from filedock.core.processing import FileProcessor
+from filedock.core.processing import PRIVATE_PREFIX, FileProcessor
 from filedock.core.rate_limit import RateLimiter
 from filedock.core.reconcile import Reconciler
-from filedock.core.uploads import SIGNED_URL_POLICY, UploadService
+from filedock.core.uploads import UploadService
 from filedock.core.worker import JobWorker
 from filedock.db.api_keys import SqlApiKeyStore
 from filedock.db.file_records import SqlFileRecords
@@ -111,7 +111,8 @@ def build_runtime(settings: Settings) -> Runtime:
     records = SqlFileRecords(sessions, on_enqueue=lambda: wake[0].wake() if wake else None)
     jobs = SqlJobQueue(sessions, on_enqueue=lambda: wake[0].wake() if wake else None)
     files = FileService(records, store, max_upload_bytes=settings.max_upload_bytes)
-    policies = {SIGNED_URL_POLICY.name: SIGNED_URL_POLICY}
+    signed_url_policy = settings.signed_url_policy()
+    policies = {signed_url_policy.name: signed_url_policy}
     uploads = UploadService(records, store, policies)
     scanner = open_scanner(settings)
     api_keys = ApiKeyService(SqlApiKeyStore(sessions))
@@ -143,7 +144,9 @@ def build_runtime(settings: Settings) -> Runtime:
         verifier=bearer_verifier(settings),
         api_keys=api_keys,
         api_users=EndUserAuthenticator(api_keys, limiter),
-        reconciler=Reconciler(records, store),
+        reconciler=Reconciler(
+            records, store, prefixes=(PRIVATE_PREFIX, signed_url_policy.key_prefix)
+        ),
         blob_signer=blob_signer if isinstance(store, LocalObjectStore) else None,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -12,6 +13,8 @@ import httpx
 
 from filedock.ports.blob_signing import BlobSigner
 from filedock.ports.objectstore_local import TEMP_DIR_NAME
+from filedock.ports.objectstore_s3 import S3ObjectStore
+from filedock.ports.presign import UploadLimits
 from tests.fixtures.server import LiveServer
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n" + b"% padding\n" * 2000
@@ -65,6 +68,39 @@ class Backend:
                 return body
             time.sleep(0.1)
         raise AssertionError(f"{file_id} never settled; last status {body}")
+
+
+def form_for(server: LiveServer, key: str, content_type: str) -> tuple[str, dict[str, str]]:
+    """A browser form upload of `key`, signed the way the server's own store signs one.
+
+    The signed-url face hands out PUT URLs only; the form faces (issue 4) will hand out these.
+    """
+    limits = UploadLimits(10_485_760, content_type)
+    storage = server.env.get("FILEDOCK_STORAGE_URL", "")
+    if not storage.startswith("s3://"):
+        expires_at = datetime.now(UTC) + timedelta(minutes=5)
+        return blob_signer(server).post_form(key, expires_at, limits)
+    bucket, _, prefix = storage.removeprefix("s3://").partition("/")
+    store = S3ObjectStore(
+        bucket,
+        prefix,
+        endpoint_url=server.env["FILEDOCK_S3_ENDPOINT_URL"],
+        region=server.env["FILEDOCK_S3_REGION"],
+        access_key_id=server.env["AWS_ACCESS_KEY_ID"],
+        secret_access_key=server.env["AWS_SECRET_ACCESS_KEY"],
+    )
+    signed = store.presign_post(key, expires_in=timedelta(minutes=5), limits=limits)
+    return signed.url, signed.fields
+
+
+def upload_key(server: LiveServer, ticket: dict[str, Any]) -> str:
+    """The storage key a signed-url ticket's upload goes to, on either store."""
+    path = urlsplit(ticket["file_url"]).path
+    storage = server.env.get("FILEDOCK_STORAGE_URL", "")
+    if storage.startswith("s3://"):
+        bucket_and_prefix = storage.removeprefix("s3://").rstrip("/")
+        return path.removeprefix(f"/{bucket_and_prefix}/")
+    return path.removeprefix("/_blobs/")
 
 
 def blob_signer(server: LiveServer, **kwargs: Any) -> BlobSigner:

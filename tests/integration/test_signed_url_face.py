@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.fixtures.server import LiveServer
-from tests.integration.signed_url_support import CSV, PDF, Backend
+from tests.integration.signed_url_support import CSV, PDF, Backend, form_for, upload_key
 
 SEED_TYPES = [
     "text/csv",
@@ -74,6 +74,20 @@ def test_seed_flow_url_put_poll_ready_download_delete(backend: Backend) -> None:
         "attachment_document_does_not_exist",
     )
     assert httpx.get(link["url"], timeout=30).status_code in (403, 404)
+
+
+def test_form_post_flow_reaches_ready_and_serves_the_same_bytes(
+    server: LiveServer, backend: Backend
+) -> None:
+    ticket = backend.upload_url("notes.csv")
+    url, fields = form_for(server, upload_key(server, ticket), "text/csv")
+    posted = httpx.post(
+        url, data=fields, files={"file": ("notes.csv", CSV, "text/csv")}, timeout=30
+    )
+    assert posted.status_code == 201, posted.text
+    assert backend.wait_settled(ticket["file_id"])["status"] == "ready"
+    link = backend.get(f"/v1/files/{ticket['file_id']}/download-url").json()["url"]
+    assert httpx.get(link, timeout=30).content == CSV
 
 
 def test_a_temporary_file_expires_a_day_after_it_was_made(backend: Backend) -> None:

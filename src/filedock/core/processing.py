@@ -19,7 +19,7 @@ from dataclasses import replace
 from filedock.core.files import Clock, utc_now
 from filedock.core.model import File, FileStatus
 from filedock.core.sniffing import EXECUTABLES, detect_type, type_agrees
-from filedock.core.uploads import LANDING_PREFIX, POLICY_LABEL, UploadPolicy
+from filedock.core.uploads import POLICY_LABEL, UploadPolicy
 from filedock.ports.metadata import FileRecords
 from filedock.ports.objectstore import (
     ObjectNotFound,
@@ -74,7 +74,7 @@ class FileProcessor:
         if policy and file.size is not None and file.size > policy.max_bytes:
             return self._refuse(file, FileStatus.REJECTED, _too_large(file.size, policy))
         try:
-            if file.storage_key.startswith(LANDING_PREFIX):
+            if policy is not None and file.storage_key.startswith(policy.key_prefix):
                 file, reading = await self._take_in(file, policy)
                 verdict = await self._scanner.scan(self._store.read(file.storage_key))
             else:
