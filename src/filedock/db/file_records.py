@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filedock.core.model import File, FileStatus
 from filedock.db.errors import unavailable_on_connection_errors
+from filedock.db.group_insert import GroupInsert
 from filedock.db.models import FileRow, JobRow
 from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileIdTaken
@@ -28,12 +30,13 @@ class SqlFileRecords:
     ) -> None:
         self._sessions = sessions
         self._on_enqueue = on_enqueue
+        # Pending files arrive one per signed-URL request: concurrent ones share a commit.
+        self._inserts = GroupInsert(sessions, FileRow.__table__)
 
     async def insert(self, file: File) -> None:
         with unavailable_on_connection_errors():
             try:
-                async with self._sessions.begin() as session:
-                    session.add(_to_row(file))
+                await self._inserts.insert(_values(file))
             except IntegrityError:
                 raise FileIdTaken(file.id) from None
 
@@ -130,7 +133,11 @@ def new_job_row(request: JobRequest, now: datetime) -> JobRow:
 
 
 def _to_row(file: File) -> FileRow:
-    return FileRow(
+    return FileRow(**_values(file))
+
+
+def _values(file: File) -> dict[str, Any]:
+    return dict(
         id=file.id,
         owner_id=file.owner_id,
         owner_role=file.owner_role,

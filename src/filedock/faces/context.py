@@ -21,5 +21,10 @@ def bearer_principal(request: Request) -> Principal:
     return runtime(request).verifier.verify(token)
 
 
+async def current_runtime(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs a plain `def` dependency in a thread, a hop per request.
+    return runtime(request)
+
+
 BearerPrincipal = Annotated[Principal, Depends(bearer_principal)]
-CurrentRuntime = Annotated[Runtime, Depends(runtime)]
+CurrentRuntime = Annotated[Runtime, Depends(current_runtime)]

@@ -190,7 +190,7 @@ class LocalObjectStore:
         limits: UploadLimits | None = None,
         download_name: str | None = None,
     ) -> PresignedRequest:
-        self._path_of(key)
+        # Signing reads no file: the key is checked here, its path when the URL is used.
         return self._blob_signer().presign(
             method, key, expires_in=expires_in, limits=limits, download_name=download_name
         )
@@ -198,7 +198,6 @@ class LocalObjectStore:
     def presign_post(
         self, key: str, *, expires_in: timedelta, limits: UploadLimits
     ) -> PresignedRequest:
-        self._path_of(key)
         return self._blob_signer().presign_post(key, expires_in=expires_in, limits=limits)
 
     # Helpers -------------------------------------------------------------------------------

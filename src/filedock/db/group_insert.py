@@ -1,0 +1,83 @@
+"""Group commit: rows inserted at about the same time share one transaction.
+
+Issuing a signed URL records a pending file, so under load the server inserts a row per
+request. A transaction costs a handful of round trips to the database (to SQLite's thread,
+under aiosqlite) and a commit, whatever it holds, so the first row is written at once and
+every row that arrives meanwhile goes into the next transaction together. Alone, a row waits
+for nothing; under load, the cost of a commit is shared.
+
+Each caller still learns the fate of its own row: if a batch breaks a constraint, its rows
+are written again one by one, so only the offending row's caller sees the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+# Rows a statement carries at most: within SQLite's bound-parameter limit at 20 columns.
+MAX_BATCH = 40
+
+_Waiting = tuple[dict[str, Any], asyncio.Future[None]]
+
+
+class GroupInsert:
+    """Inserts rows into `table`, batching concurrent calls into one transaction."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], table: Table) -> None:
+        self._sessions = sessions
+        self._table = table
+        self._waiting: list[_Waiting] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def insert(self, row: dict[str, Any]) -> None:
+        """Insert `row`; returns once it is committed, or raises what the database raised."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((row, done))
+        if self._writer is None:
+            # A task of its own: a caller that gives up (client gone) cancels only its wait,
+            # never the transaction that carries other callers' rows.
+            self._writer = asyncio.create_task(self._write_waiting(), name="filedock-inserts")
+        await done
+
+    async def _write_waiting(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                await self._write(batch)
+        finally:
+            self._writer = None
+
+    async def _write(self, batch: list[_Waiting]) -> None:
+        try:
+            async with self._sessions.begin() as session:
+                await session.execute(insert(self._table), [row for row, _ in batch])
+        except IntegrityError as exc:
+            if len(batch) == 1:
+                _settle(batch, exc)
+                return
+            for one in batch:  # find whose row it was; the others go in on their own
+                await self._write([one])
+            return
+        except asyncio.CancelledError:
+            for _, done in batch:
+                done.cancel()
+            raise
+        except Exception as exc:
+            _settle(batch, exc)
+            return
+        _settle(batch, None)
+
+
+def _settle(batch: list[_Waiting], error: Exception | None) -> None:
+    for _, done in batch:
+        if done.done():  # its caller stopped waiting
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
