@@ -45,10 +45,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         description="Self-hosted file service speaking five existing file APIs on one core.",
         lifespan=lifespan,
     )
-    app.include_router(ops.router)
-    app.include_router(hasura.router)
+    # Routes match in this order: the busiest paths first.
     app.include_router(signed_url.router)
     app.include_router(blobs.router)
+    app.include_router(hasura.router)
+    app.include_router(ops.router)
     app.include_router(bucket_events.router)
     app.add_exception_handler(Exception, _last_resort)
     app.add_middleware(RequestContext)

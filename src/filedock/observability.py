@@ -6,11 +6,13 @@ per-request cost stays a few microseconds.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -44,7 +46,10 @@ RECONCILE_LAST_RUN = Gauge(
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
-log = structlog.get_logger("filedock.http")
+# One line per request, so it skips structlog's processor chain (a tenth of a light
+# request's CPU, measured): `AccessLineFormatter` writes the same JSON fields directly.
+access_log = logging.getLogger("filedock.http")
+ACCESS_FIELDS = "filedock_access"
 
 
 def configure_logging(level: str = "info") -> None:
@@ -74,6 +79,27 @@ def configure_logging(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    access = logging.StreamHandler(sys.stderr)
+    access.setFormatter(AccessLineFormatter())
+    access_log.handlers[:] = [access]
+    access_log.propagate = False
+
+
+class AccessLineFormatter(logging.Formatter):
+    """The request line as JSON, with the fields and names of every other log line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = dict(getattr(record, ACCESS_FIELDS, {}))
+        fields.update(
+            event=record.getMessage(),
+            level=record.levelname.lower(),
+            logger=record.name,
+            timestamp=datetime.fromtimestamp(record.created, UTC).strftime(_ISO_UTC),
+        )
+        return json.dumps(fields)
+
+
+_ISO_UTC = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def record_reconcile(report: ReconcileReport) -> None:
@@ -97,7 +123,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -120,13 +146,15 @@ class RequestContext:
             route = _route_template(scope)
             REQUESTS.labels(scope["method"], route, str(status)).inc()
             LATENCY.labels(scope["method"], route).observe(elapsed)
-            log.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                ms=round(elapsed * 1000, 2),
-            )
+            if access_log.isEnabledFor(logging.INFO):
+                line = {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round(elapsed * 1000, 2),
+                    "request_id": request_id,
+                }
+                access_log.info("request", extra={ACCESS_FIELDS: line})
             structlog.contextvars.unbind_contextvars("request_id")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from filedock.core.model import File, FileStatus
 from filedock.db.errors import unavailable_on_connection_errors
@@ -31,7 +31,7 @@ class SqlFileRecords:
         self._sessions = sessions
         self._on_enqueue = on_enqueue
         # Pending files arrive one per signed-URL request: concurrent ones share a commit.
-        self._inserts = GroupInsert(sessions, FileRow.__table__)
+        self._inserts = GroupInsert(_engine_of(sessions), FileRow.__table__)
 
     async def insert(self, file: File) -> None:
         with unavailable_on_connection_errors():
@@ -118,6 +118,13 @@ class SqlFileRecords:
                     select(FileRow.status, func.count()).group_by(FileRow.status)
                 )
                 return {status: count for status, count in rows.all()}
+
+
+def _engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    engine = sessions.kw.get("bind")
+    if not isinstance(engine, AsyncEngine):
+        raise TypeError("the session factory must be bound to an AsyncEngine")
+    return engine
 
 
 def new_job_row(request: JobRequest, now: datetime) -> JobRow:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 # Rows a statement carries at most: within SQLite's bound-parameter limit at 20 columns.
 MAX_BATCH = 40
@@ -28,9 +28,9 @@ _Waiting = tuple[dict[str, Any], asyncio.Future[None]]
 class GroupInsert:
     """Inserts rows into `table`, batching concurrent calls into one transaction."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], table: Table) -> None:
-        self._sessions = sessions
-        self._table = table
+    def __init__(self, engine: AsyncEngine, table: Table) -> None:
+        self._engine = engine
+        self._statement = insert(table)
         self._waiting: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -54,8 +54,9 @@ class GroupInsert:
 
     async def _write(self, batch: list[_Waiting]) -> None:
         try:
-            async with self._sessions.begin() as session:
-                await session.execute(insert(self._table), [row for row, _ in batch])
+            # A plain connection: the ORM session's unit of work has nothing to add here.
+            async with self._engine.begin() as connection:
+                await connection.execute(self._statement, [row for row, _ in batch])
         except IntegrityError as exc:
             if len(batch) == 1:
                 _settle(batch, exc)

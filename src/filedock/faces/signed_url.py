@@ -10,15 +10,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.datastructures import QueryParams
 
-from filedock.core.errors import ProcessingRefused
+from filedock.core.errors import InvalidInput, ProcessingRefused
 from filedock.core.files import DOWNLOAD_URL_EXPIRY
 from filedock.core.model import File
 from filedock.core.principal import Principal
 from filedock.faces.context import CurrentRuntime, runtime
-from filedock.faces.errors import Failure, face_router
+from filedock.faces.errors import Failure, face_router, plain_route
 
 # The seed's codes and details, by the status this face answers with.
 _ERRORS: dict[int, tuple[str, str]] = {
@@ -86,16 +87,34 @@ _AUTH_HEADERS: dict[str, Any] = {
     ]
 }
 
+_UPLOAD_URL_QUERY: list[dict[str, Any]] = [
+    {
+        "name": "filename",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 1024},
+        "description": "File name including its extension (e.g. report.pdf).",
+    },
+    {
+        "name": "persist",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "boolean", "default": True},
+        "description": "If true (default), the file is kept; if false, removed after 24 h.",
+    },
+]
+# What FastAPI accepts as a boolean query value, so `persist` reads as it did before.
+_TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
+_FALSE = frozenset({"false", "0", "no", "off", "f", "n"})
+
 router = face_router(render_error, prefix="/v1/files", tags=["signed-url: files"])
 
 
-@router.get("/signed-url", openapi_extra=_AUTH_HEADERS, summary="Request an upload URL")
-async def request_upload_url(
-    user: EndUser,
-    rt: CurrentRuntime,
-    filename: Annotated[str, Query(min_length=1, max_length=1024)],
-    persist: bool = True,
-) -> JSONResponse:
+async def request_upload_url(request: Request) -> JSONResponse:
+    # Every upload starts here, so it skips FastAPI's parameter machinery (`plain_route`).
+    user = await end_user(request)
+    filename, persist = _upload_url_query(request.query_params)
+    rt = runtime(request)
     ticket = await rt.uploads.issue_upload_url(
         user, filename, persist, rt.uploads.policy("signed-url")
     )
@@ -113,6 +132,16 @@ async def request_upload_url(
             "upload_headers": ticket.request.headers,
         }
     )
+
+
+router.add_api_route(
+    "/signed-url",
+    request_upload_url,
+    methods=["GET"],
+    summary="Request an upload URL",
+    route_class_override=plain_route(render_error),
+    openapi_extra={"parameters": [*_AUTH_HEADERS["parameters"], *_UPLOAD_URL_QUERY]},
+)
 
 
 @router.get("/{file_id}/status", openapi_extra=_AUTH_HEADERS, summary="Processing status")
@@ -138,6 +167,18 @@ async def download_url(file_id: uuid.UUID, user: EndUser, rt: CurrentRuntime) ->
 async def delete_file(file_id: uuid.UUID, user: EndUser, rt: CurrentRuntime) -> Response:
     await rt.files.delete(user, str(file_id))
     return Response(status_code=204)
+
+
+def _upload_url_query(query: QueryParams) -> tuple[str, bool]:
+    filename = query.get("filename")
+    if not filename:
+        raise InvalidInput.one("filename", "filename: the query parameter is required")
+    if len(filename) > 1024:
+        raise InvalidInput.one("filename", "filename: at most 1024 characters")
+    persist = query.get("persist", "true").strip().lower()
+    if persist not in _TRUE | _FALSE:
+        raise InvalidInput.one("persist", "persist: must be a boolean (true or false)")
+    return filename, persist in _TRUE
 
 
 def render_file(file: File) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlsplit
 
 from filedock.ports.keys import validate_key
 from filedock.ports.presign import (
@@ -158,15 +158,17 @@ class BlobSigner:
         signature = self._url_signature(
             method, key, expires, max_bytes, content_type, download_name
         )
-        query: dict[str, str | int] = {EXPIRES: expires}
+        # Built by hand (urlencode is a tenth of a signed-URL request's CPU); only the two
+        # free-text values need escaping.
+        query = f"{EXPIRES}={expires}"
         if max_bytes is not None:
-            query[MAX_BYTES] = max_bytes
+            query += f"&{MAX_BYTES}={max_bytes}"
         if content_type is not None:
-            query[CONTENT_TYPE] = content_type
+            query += f"&{CONTENT_TYPE}={quote(content_type, safe='')}"
         if download_name is not None:
-            query[DOWNLOAD_NAME] = download_name
-        query[SIGNATURE] = signature
-        return f"{self._base_url}{BLOBS_PATH}{quote(key, safe='/')}?{urlencode(query)}"
+            query += f"&{DOWNLOAD_NAME}={quote(download_name, safe='')}"
+        query += f"&{SIGNATURE}={signature}"
+        return f"{self._base_url}{BLOBS_PATH}{quote(key, safe='/')}?{query}"
 
     def post_form(
         self, key: str, expires_at: datetime, limits: UploadLimits

@@ -6,6 +6,7 @@ by all of them in the same way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator, AsyncIterable
 
 from filedock.ports.objectstore import InvalidKey, ObjectTooLarge
@@ -83,10 +84,13 @@ async def limited_batches(
         yield pending[0] if len(pending) == 1 else b"".join(pending)
 
 
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
+
+
 def _check_characters(text: str) -> None:
     if "\\" in text:
         raise InvalidKey("a key must not contain a backslash")
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in text):
+    if _CONTROL_CHARACTER.search(text):
         raise InvalidKey("a key must not contain NUL or other control characters")
     _utf8(text)
 
