@@ -5,12 +5,17 @@ The S3 backend runs against moto (`s3_endpoint` and `s3_bucket` from tests/fixtu
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from filedock.config import Settings
+from filedock.db.migrate import upgrade
+from filedock.db.session import create_engine
 from filedock.ports.objectstore import ObjectStore
 from filedock.ports.objectstore_local import TEMP_DIR_NAME, LocalObjectStore
 from filedock.ports.objectstore_s3 import S3ObjectStore
@@ -61,3 +66,18 @@ def backstage(store: ObjectStore, request: pytest.FixtureRequest) -> Backstage:
 def backend(server: LiveServer) -> Backend:
     """A back-end with its own API key, speaking for a new end user, on the module's server."""
     return Backend(server, server.create_api_key(f"backend-{uuid.uuid4().hex[:8]}"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def migrated_engine(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[AsyncEngine]:
+    """An engine on a new database at the newest schema: SQLite in a file, then PostgreSQL."""
+    if request.param == "postgres":
+        url = Settings(database_url=request.getfixturevalue("postgres_url")).resolved_database_url
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'filedock.db'}"
+    await asyncio.to_thread(upgrade, url)
+    engine = create_engine(url)
+    yield engine
+    await engine.dispose()

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from filedock.config import Settings
 from filedock.core.api_keys import ApiKey, ApiKeyService
 from filedock.core.errors import Unauthenticated
 from filedock.db.api_keys import SqlApiKeyStore
@@ -25,19 +22,14 @@ from filedock.ports.metadata import MetadataUnavailable
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        return Settings(database_url=request.getfixturevalue("postgres_url")).resolved_database_url
-    return f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"
+@pytest.fixture
+def engine(migrated_engine: AsyncEngine) -> AsyncEngine:
+    return migrated_engine
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    await asyncio.to_thread(upgrade, database_url)
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
+def database_url(engine: AsyncEngine) -> str:
+    return engine.url.render_as_string(hide_password=False)
 
 
 @pytest.fixture

@@ -8,19 +8,15 @@ stops waiting does not take the others' rows with it, and an unreachable databas
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from filedock.config import Settings
 from filedock.core.model import File, FileStatus
 from filedock.db.file_records import SqlFileRecords
-from filedock.db.migrate import upgrade
 from filedock.db.models import FileRow
 from filedock.db.session import create_engine, session_factory
 from filedock.ports.metadata import FileIdTaken, MetadataUnavailable
@@ -37,16 +33,9 @@ class Database:
             return int(await connection.scalar(select(func.count()).select_from(FileRow)) or 0)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "postgres":
-        url = Settings(database_url=request.getfixturevalue("postgres_url")).resolved_database_url
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'records.db'}"
-    await asyncio.to_thread(upgrade, url)
-    engine = create_engine(url)
-    yield Database(SqlFileRecords(session_factory(engine)), engine)
-    await engine.dispose()
+@pytest.fixture
+def database(migrated_engine: AsyncEngine) -> Database:
+    return Database(SqlFileRecords(session_factory(migrated_engine)), migrated_engine)
 
 
 def pending(file_id: str) -> File:

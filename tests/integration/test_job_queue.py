@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from filedock.config import Settings
 from filedock.db.job_queue import SqlJobQueue
-from filedock.db.migrate import upgrade
-from filedock.db.session import create_engine, session_factory
+from filedock.db.session import session_factory
 from filedock.ports.jobs import JobRequest
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlJobQueue]:
-    if request.param == "postgres":
-        url = Settings(database_url=request.getfixturevalue("postgres_url")).resolved_database_url
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}"
-    await asyncio.to_thread(upgrade, url)
-    engine = create_engine(url)
-    yield SqlJobQueue(session_factory(engine))
-    await engine.dispose()
+@pytest.fixture
+def queue(migrated_engine: AsyncEngine) -> SqlJobQueue:
+    return SqlJobQueue(session_factory(migrated_engine))
 
 
 async def test_concurrent_workers_claim_each_job_exactly_once(queue: SqlJobQueue) -> None:

@@ -6,18 +6,15 @@ the reconciler with a clock two hours ahead.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from filedock.config import Settings
 from filedock.core.model import File, FileStatus
 from filedock.core.reconcile import Reconciler
 from filedock.db.file_records import SqlFileRecords
-from filedock.db.migrate import upgrade
 from filedock.db.session import create_engine, session_factory
 from filedock.ports.metadata import MetadataUnavailable
 from filedock.ports.objectstore import ObjectStore
@@ -25,16 +22,9 @@ from filedock.ports.objectstore_local import LocalObjectStore
 from tests.integration.object_store_support import S3_PREFIX, Backstage, chunks, unused_port
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def records(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlFileRecords]:
-    if request.param == "postgres":
-        url = Settings(database_url=request.getfixturevalue("postgres_url")).resolved_database_url
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'records.db'}"
-    await asyncio.to_thread(upgrade, url)
-    engine = create_engine(url)
-    yield SqlFileRecords(session_factory(engine))
-    await engine.dispose()
+@pytest.fixture
+def records(migrated_engine: AsyncEngine) -> SqlFileRecords:
+    return SqlFileRecords(session_factory(migrated_engine))
 
 
 def two_hours_ahead() -> datetime:
