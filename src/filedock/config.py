@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from filedock.core.processing import PRIVATE_PREFIX
-from filedock.core.uploads import SIGNED_URL_POLICY, UploadPolicy
+from filedock.core.uploads import SIGNED_URL_POLICY, UploadPolicy, content_type_for
 from filedock.ports.keys import validate_key
 from filedock.ports.objectstore import InvalidKey
 from filedock.ports.presign import UploadLimits, check_limits
@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwks_url: str | None = None
+    # The schedules face's ACCESSTOKEN/IDTOKEN pair (auth/cognito.py): all three, or none.
+    cognito_jwks_url: str | None = None
+    cognito_issuer: str | None = None
+    cognito_client_id: str | None = None
     max_upload_bytes: int = Field(default=5 * 1024**3, gt=0)
     log_level: str = "info"
     worker: bool = True
@@ -65,6 +69,12 @@ class Settings(BaseSettings):
     signed_url_key_prefix: str = SIGNED_URL_POLICY.key_prefix
     signed_url_expiry_seconds: int = Field(default=600, ge=1, le=7 * 24 * 3600)
     temporary_file_hours: float = Field(default=24.0, gt=0, allow_inf_nan=False)
+    # The schedules face's documents (seed 000).
+    schedules_extensions: str = "pdf,png,jpg,jpeg,doc,docx,xls,xlsx,csv,txt"
+    schedules_max_documents: int = Field(default=20, gt=0)
+    schedules_max_bytes: int = Field(default=10_485_760, gt=0)
+    # The seed's URLs live 20 s: long enough to start a transfer, too short to pass around.
+    schedules_url_expiry_seconds: int = Field(default=20, ge=1, le=7 * 24 * 3600)
     # Per caller and per server worker process; 0 turns limiting off (core/rate_limit.py).
     rate_limit_per_second: float = Field(default=20.0, ge=0, allow_inf_nan=False)
     rate_limit_burst: int = Field(default=40, gt=0)
@@ -86,6 +96,45 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL, like http://127.0.0.1:9000")
         return value.rstrip("/")
+
+    @field_validator("cognito_jwks_url", "cognito_issuer", "cognito_client_id")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        # `FILEDOCK_COGNITO_ISSUER=` in a .env means "not set", not "an empty issuer".
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    @field_validator("cognito_issuer")
+    @classmethod
+    def _cognito_issuer_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                "must be an absolute http(s) URL, like "
+                "https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_abc123"
+            )
+        # Not normalised: tokens' `iss` is compared with it exactly.
+        return value
+
+    @model_validator(mode="after")
+    def _cognito_is_all_or_nothing(self) -> Settings:
+        values = {
+            "COGNITO_JWKS_URL": self.cognito_jwks_url,
+            "COGNITO_ISSUER": self.cognito_issuer,
+            "COGNITO_CLIENT_ID": self.cognito_client_id,
+        }
+        missing = [ENV_PREFIX + name for name, value in values.items() if value is None]
+        if missing and len(missing) < len(values):
+            # Half a configuration would silently leave the schedules face unauthenticatable.
+            raise ValueError(
+                f"{', '.join(missing)} must be set too: Cognito authentication needs "
+                f"{ENV_PREFIX}COGNITO_JWKS_URL, {ENV_PREFIX}COGNITO_ISSUER and "
+                f"{ENV_PREFIX}COGNITO_CLIENT_ID together"
+            )
+        return self
 
     @field_validator("clamd_url")
     @classmethod
@@ -123,6 +172,15 @@ class Settings(BaseSettings):
             check_limits(UploadLimits(max_bytes=0, content_type=kind))
         return ",".join(types)
 
+    @field_validator("schedules_extensions")
+    @classmethod
+    def _extensions_are_plain(cls, value: str) -> str:
+        extensions = [part.strip().lower().lstrip(".") for part in value.split(",")]
+        extensions = [extension for extension in extensions if extension]
+        if not extensions or not all(e.isascii() and e.isalnum() for e in extensions):
+            raise ValueError("name file extensions, comma-separated, like pdf,png,csv")
+        return ",".join(extensions)
+
     @field_validator("signed_url_key_prefix")
     @classmethod
     def _prefix_is_a_landing_folder(cls, value: str) -> str:
@@ -133,6 +191,18 @@ class Settings(BaseSettings):
         except InvalidKey as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    def schedules_policy(self) -> UploadPolicy:
+        extensions = self.schedules_extensions.split(",")
+        expiry = timedelta(seconds=self.schedules_url_expiry_seconds)
+        return UploadPolicy(
+            name="schedules",
+            allowed_types=tuple(sorted({content_type_for(f"x.{e}") for e in extensions})),
+            max_bytes=self.schedules_max_bytes,
+            key_prefix="schedules/",
+            url_expiry=expiry,
+            temporary_lifetime=timedelta(hours=24),
+        )
 
     def signed_url_policy(self) -> UploadPolicy:
         return replace(
@@ -178,10 +248,13 @@ def load_settings(**overrides: Any) -> Settings:
         settings = Settings(**overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else "?"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not error["loc"]:
+            # A check across variables (model_validator) names them in its own message.
+            raise SettingsError(message) from None
+        field = str(error["loc"][0])
         raw = os.environ.get(ENV_PREFIX + field.upper())
         got = f" (got {raw!r})" if raw is not None else ""
-        message = str(error["msg"]).removeprefix("Value error, ")
         raise SettingsError(f"{ENV_PREFIX}{field.upper()}: {message}{got}") from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if not settings.jwt_secret:

@@ -7,13 +7,14 @@ import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from filedock.auth.cognito import CognitoVerifier, cognito_verifier
 from filedock.auth.tokens import BearerVerifier, JwksKeys
 from filedock.config import Settings, SettingsError
 from filedock.core.api_keys import ApiKeyService
@@ -22,11 +23,13 @@ from filedock.core.files import PROCESS_FILE_JOB, FileService
 from filedock.core.processing import PRIVATE_PREFIX, FileProcessor
 from filedock.core.rate_limit import RateLimiter
 from filedock.core.reconcile import Reconciler
-from filedock.core.uploads import UploadService
+from filedock.core.schedules import ScheduleDocuments, ScheduleRules
+from filedock.core.uploads import FORM_COMMAND_POLICY, UploadService
 from filedock.core.worker import JobWorker
 from filedock.db.api_keys import SqlApiKeyStore
 from filedock.db.file_records import SqlFileRecords
 from filedock.db.job_queue import SqlJobQueue
+from filedock.db.schedules import SqlScheduleOwners
 from filedock.db.session import create_engine, session_factory
 from filedock.observability import record_reconcile
 from filedock.ports.blob_signing import BlobSigner
@@ -53,6 +56,9 @@ class Runtime:
     verifier: BearerVerifier
     api_keys: ApiKeyService
     api_users: EndUserAuthenticator
+    schedules: ScheduleDocuments
+    # Checks the schedules face's ACCESSTOKEN/IDTOKEN; None unless FILEDOCK_COGNITO_* are set.
+    cognito: CognitoVerifier | None
     reconciler: Reconciler
     # Signs and checks `/_blobs/` URLs; None unless the store is the local folder.
     blob_signer: BlobSigner | None
@@ -112,7 +118,9 @@ def build_runtime(settings: Settings) -> Runtime:
     jobs = SqlJobQueue(sessions, on_enqueue=lambda: wake[0].wake() if wake else None)
     files = FileService(records, store, max_upload_bytes=settings.max_upload_bytes)
     signed_url_policy = settings.signed_url_policy()
-    policies = {signed_url_policy.name: signed_url_policy}
+    form_policy = replace(FORM_COMMAND_POLICY, max_bytes=settings.max_upload_bytes)
+    schedules_policy = settings.schedules_policy()
+    policies = {p.name: p for p in (signed_url_policy, form_policy, schedules_policy)}
     uploads = UploadService(records, store, policies)
     scanner = open_scanner(settings)
     api_keys = ApiKeyService(SqlApiKeyStore(sessions))
@@ -144,8 +152,20 @@ def build_runtime(settings: Settings) -> Runtime:
         verifier=bearer_verifier(settings),
         api_keys=api_keys,
         api_users=EndUserAuthenticator(api_keys, limiter),
+        schedules=ScheduleDocuments(
+            records,
+            store,
+            SqlScheduleOwners(sessions),
+            schedules_policy,
+            ScheduleRules(
+                extensions=tuple(settings.schedules_extensions.split(",")),
+                max_documents=settings.schedules_max_documents,
+                url_expiry=timedelta(seconds=settings.schedules_url_expiry_seconds),
+            ),
+        ),
+        cognito=cognito_verifier(settings),
         reconciler=Reconciler(
-            records, store, prefixes=(PRIVATE_PREFIX, signed_url_policy.key_prefix)
+            records, store, prefixes=(PRIVATE_PREFIX, *(p.key_prefix for p in policies.values()))
         ),
         blob_signer=blob_signer if isinstance(store, LocalObjectStore) else None,
     )

@@ -43,6 +43,12 @@ class MemoryRecords:
     async def find_by_key(self, storage_key: str) -> File | None:
         return next((f for f in self.files.values() if f.storage_key == storage_key), None)
 
+    async def find_by_parent(self, kind: str, parent_id: str) -> list[File]:
+        found = [
+            f for f in self.files.values() if (f.parent_kind, f.parent_id) == (kind, parent_id)
+        ]
+        return sorted(found, key=lambda f: (f.created_at, f.id))
+
     async def find(
         self,
         *,

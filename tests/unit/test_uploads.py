@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -18,58 +17,19 @@ from filedock.core.errors import (
     TooLarge,
     UnsupportedType,
 )
-from filedock.core.files import FileService
 from filedock.core.model import FileStatus
-from filedock.core.principal import Principal
-from filedock.core.processing import FileProcessor, RetryLater
-from filedock.core.uploads import SIGNED_URL_POLICY, BucketEvent, UploadService
-from tests.unit.memory_ports import MemoryRecords, MemoryScanner, MemoryStore
+from filedock.core.processing import RetryLater
+from filedock.core.uploads import SIGNED_URL_POLICY, BucketEvent
+from tests.unit.upload_world import ALICE, BOB, World, new_world
 
-ALICE = Principal("alice", "user")
-BOB = Principal("bob", "user")
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 ELF = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x02\x00\x3e\x00" + b"\x00" * 200
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
 
-@dataclass
-class Clock:
-    now: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 12, tzinfo=UTC))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
-class World:
-    records: MemoryRecords
-    store: MemoryStore
-    scanner: MemoryScanner
-    clock: Clock
-    uploads: UploadService
-    processor: FileProcessor
-    files: FileService
-
-    async def signed_upload(self, filename: str, data: bytes, *, persist: bool = True) -> str:
-        ticket = await self.uploads.issue_upload_url(ALICE, filename, persist, SIGNED_URL_POLICY)
-        self.store.objects[ticket.file.storage_key] = data  # the client's PUT
-        await self.uploads.status(ALICE, ticket.file.id)
-        return ticket.file.id
-
-
 @pytest.fixture
 def world() -> World:
-    records, store, scanner, clock = MemoryRecords(), MemoryStore(), MemoryScanner(), Clock()
-    policies = {SIGNED_URL_POLICY.name: SIGNED_URL_POLICY}
-    return World(
-        records,
-        store,
-        scanner,
-        clock,
-        UploadService(records, store, policies, clock=clock),
-        FileProcessor(records, store, scanner, policies, clock=clock),
-        FileService(records, store, max_upload_bytes=10**9, clock=clock),
-    )
+    return new_world()
 
 
 async def test_issuing_an_upload_url_records_a_pending_file_bound_to_its_type(

@@ -199,14 +199,14 @@ class FileService:
 
     async def open_download(self, principal: Principal, file_id: str) -> Download:
         """A ready file's bytes; anything not `ready` is refused with `NotReady`."""
-        file = _servable(await self.describe(principal, file_id))
+        file = servable(await self.describe(principal, file_id))
         return Download(file, self._store.local_path(file.storage_key), self._store)
 
     async def issue_download_url(
         self, principal: Principal, file_id: str, *, expires_in: timedelta = DOWNLOAD_URL_EXPIRY
     ) -> PresignedRequest:
         """A short-lived signed GET of a ready file, saved under its filename."""
-        file = _servable(await self.describe(principal, file_id))
+        file = servable(await self.describe(principal, file_id))
         return self._store.presign(
             "GET", file.storage_key, expires_in=expires_in, download_name=file.filename or file.id
         )
@@ -220,7 +220,7 @@ class FileService:
         file = await self._records.find_by_key(storage_key)
         if file is None or file.status is FileStatus.DELETED:
             raise NotFound("no object at this key")
-        file = _servable(file)
+        file = servable(file)
         return Download(file, self._store.local_path(storage_key), self._store)
 
     async def delete(self, principal: Principal, file_id: str) -> File:
@@ -234,7 +234,7 @@ class FileService:
         return file
 
 
-def _servable(file: File) -> File:
+def servable(file: File) -> File:
     """Only `ready` bytes are served; the error says whether waiting can help."""
     if file.status in (FileStatus.REJECTED, FileStatus.FAILED):
         raise ProcessingRefused(f"the file was {file.status.value}: {file.status_reason}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 
@@ -114,7 +113,10 @@ class FileProcessor:
         recorded before the landing object goes, so a crash in between loses nothing.
         """
         reading = _Reading(self._store.read(file.storage_key))
-        private_key = f"{PRIVATE_PREFIX}{uuid.uuid4().hex}"
+        # Derived from the landing key: it keeps the upload's folder (a schedule's documents
+        # stay under that schedule), and a copy repeated after a crash lands on the same key
+        # instead of leaving an orphan.
+        private_key = f"{PRIVATE_PREFIX}{file.storage_key}"
         limit = policy.max_bytes if policy else None
         try:
             await self._store.write(private_key, reading.chunks(), max_bytes=limit)

@@ -73,6 +73,17 @@ _RASTER_IMAGES: Final = frozenset(
         "image/vnd.microsoft.icon",
     }
 )
+# Legacy Office files are OLE2 containers; libmagic names the container or, when it can
+# tell, the application.
+_OLE2_DOCUMENTS: Final = frozenset(
+    {
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "application/cdfv2",
+        "application/x-ole-storage",
+    }
+)
 _ANY_BUT_EXECUTABLES: Final = frozenset({"*"})
 
 # Declared type → the detected types consistent with it. A declared type not listed agrees
@@ -95,6 +106,10 @@ _ACCEPTED: Final[dict[str, frozenset[str]]] = {
     XLSX: frozenset({XLSX}),
     PPTX: frozenset({PPTX}),
     "application/zip": frozenset({"application/zip", DOCX, XLSX, PPTX}),
+    **dict.fromkeys(
+        ("application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint"),
+        _OLE2_DOCUMENTS,
+    ),
     **dict.fromkeys(EXECUTABLES, EXECUTABLES),
     # "Some bytes": what browsers send for an unknown extension.
     OCTET_STREAM: _ANY_BUT_EXECUTABLES,

@@ -51,6 +51,11 @@ _EXTENSION_TYPES = {
     ".pdf": "application/pdf",
     ".docx": DOCX,
     ".xlsx": XLSX,
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".doc": "application/msword",
+    ".xls": "application/vnd.ms-excel",
 }
 
 
@@ -66,6 +71,9 @@ class UploadPolicy:
     temporary_lifetime: timedelta
 
     def allows(self, content_type: str) -> bool:
+        """Whether files of `content_type` may come this way; no listed types means any."""
+        if not self.allowed_types:
+            return True
         return content_type.split(";", 1)[0].strip().lower() in self.allowed_types
 
 
@@ -77,6 +85,21 @@ SIGNED_URL_POLICY = UploadPolicy(
     url_expiry=timedelta(seconds=600),
     temporary_lifetime=timedelta(hours=24),
 )
+
+
+# Browser form uploads by command (seed 002): any type (processing still refuses executables
+# and sniffs what the bytes are), up to the server's upload limit, for an hour as in the seed.
+FORM_COMMAND_POLICY = UploadPolicy(
+    name="s3-command",
+    allowed_types=(),
+    max_bytes=5 * 1024**3,
+    key_prefix="direct_uploads/",
+    url_expiry=timedelta(hours=1),
+    temporary_lifetime=timedelta(hours=24),
+)
+COMMAND_PARENT = "upload_command"
+# The type of a file whose client named none; processing records what the bytes are.
+UNDECLARED_TYPE = "application/octet-stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +165,47 @@ class UploadService:
             limits=UploadLimits(max_bytes=policy.max_bytes, content_type=content_type),
         )
         await self._records.insert(file)
+        return UploadTicket(file, request, policy)
+
+    async def issue_command_upload(
+        self, principal: Principal, command_id: str, policy: UploadPolicy
+    ) -> UploadTicket:
+        """A browser form upload for the client's command `command_id`, idempotently.
+
+        The same command from the same user gets the same key and a fresh signature (a retry
+        after a lost answer must not make a second file); another user's command id is
+        refused, so ids cannot be used to reach someone else's upload.
+        """
+        earlier = await self._records.find_by_parent(COMMAND_PARENT, command_id)
+        if earlier:
+            file = earlier[0]
+            if file.owner_id != principal.user_id:
+                raise Forbidden("this command id belongs to another user's upload")
+            if file.status is FileStatus.PENDING:
+                # The session lives as long as its newest signature (see `_session_expired`).
+                file = replace(file, updated_at=self._clock())
+                await self._records.save(file)
+        else:
+            now = self._clock()
+            file = File(
+                id=str(uuid.uuid4()),
+                owner_id=principal.user_id,
+                owner_role=principal.role,
+                storage_key=f"{policy.key_prefix}{uuid.uuid4()}",
+                content_type=UNDECLARED_TYPE,
+                status=FileStatus.PENDING,
+                created_at=now,
+                updated_at=now,
+                parent_kind=COMMAND_PARENT,
+                parent_id=command_id,
+                labels={POLICY_LABEL: policy.name},
+            )
+            await self._records.insert(file)
+        request = self._store.presign_post(
+            file.storage_key,
+            expires_in=policy.url_expiry,
+            limits=UploadLimits(max_bytes=policy.max_bytes),
+        )
         return UploadTicket(file, request, policy)
 
     async def notice_upload(self, file: File) -> File:
@@ -258,7 +322,7 @@ class UploadService:
         policy = self._policies.get(file.labels.get(POLICY_LABEL, ""))
         # A PUT may start just before the URL expires; give it time to finish.
         lifetime = (policy.url_expiry if policy else timedelta(hours=1)) + SESSION_GRACE
-        return file.created_at + lifetime < now
+        return file.updated_at + lifetime < now
 
     async def _forget(self, file: File) -> None:
         try:

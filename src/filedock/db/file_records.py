@@ -54,6 +54,16 @@ class SqlFileRecords:
                 )
                 return None if row is None else _to_file(row)
 
+    async def find_by_parent(self, kind: str, parent_id: str) -> list[File]:
+        with unavailable_on_connection_errors():
+            async with self._sessions() as session:
+                rows = await session.scalars(
+                    select(FileRow)
+                    .where(FileRow.parent_kind == kind, FileRow.parent_id == parent_id)
+                    .order_by(FileRow.created_at, FileRow.id)
+                )
+                return [_to_file(row) for row in rows]
+
     async def find(
         self,
         *,

@@ -106,3 +106,14 @@ class ApiKeyRow(Base):
         UniqueConstraint("name", name="uq_api_keys_name"),
         Index("ix_api_keys_key_hash", "key_hash", unique=True),
     )
+
+
+class ScheduleRow(Base):
+    """Who owns a schedule: written once, by the first document attached to it."""
+
+    __tablename__ = "schedules"
+
+    # The client's own schedule id, so claiming it twice collides on the primary key.
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(256), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -27,6 +27,10 @@ class FileRecords(Protocol):
 
     async def find_by_key(self, storage_key: str) -> File | None: ...
 
+    async def find_by_parent(self, kind: str, parent_id: str) -> list[File]:
+        """The files attached to one parent (a schedule, an upload command), oldest first."""
+        ...
+
     async def find(
         self,
         *,

@@ -1,0 +1,205 @@
+"""Cognito-style authentication: an access token and an id token, both RS256 against a JWKS.
+
+The schedules face (seed 000) sends `ACCESSTOKEN` and `IDTOKEN` headers as AWS Cognito
+issues them. The access token proves the call is made through our app client (`client_id`),
+the id token says who the user is (`aud`, `email`, `custom:account_type`); both must come
+from our user pool (`iss`) and name the same `sub`, so tokens of two users cannot be mixed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from jwt.exceptions import InvalidSignatureError, PyJWTError
+
+from filedock.auth.tokens import DEFAULT_ROLE, JwksKeys
+from filedock.core.errors import Unauthenticated
+from filedock.core.principal import ADMIN_ROLE, Principal
+
+if TYPE_CHECKING:
+    from filedock.config import Settings
+
+ACCOUNT_TYPE_CLAIM = "custom:account_type"
+ADMIN_ACCOUNT_TYPE = "Admin"
+DEFAULT_LEEWAY_SECONDS = 30
+
+_RS256 = "RS256"
+_ACCESS = "access"
+_ID = "id"
+
+
+class CognitoVerifier:
+    """Checks an access token and an id token together and returns the Principal they name.
+
+    Every refusal raises `Unauthenticated` with a message naming the token and the check,
+    never any part of the token itself (it would end up in logs and error bodies).
+    """
+
+    def __init__(
+        self,
+        jwks: JwksKeys,
+        issuer: str,
+        client_id: str,
+        *,
+        leeway_seconds: int = DEFAULT_LEEWAY_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not issuer:
+            raise ValueError("issuer must not be empty")
+        if not client_id:
+            raise ValueError("client_id must not be empty")
+        if leeway_seconds < 0:
+            raise ValueError("leeway_seconds must not be negative")
+        self._jwks = jwks
+        self._issuer = issuer
+        self._client_id = client_id
+        self._leeway = leeway_seconds
+        self._clock = clock
+
+    def verify(self, access_token: str | None, id_token: str | None) -> Principal:
+        """Return the caller both tokens name, or raise Unauthenticated."""
+        access_token = _present(access_token, _ACCESS)
+        id_token = _present(id_token, _ID)
+        # One reading of the clock, so both tokens are judged at the same instant.
+        now = self._clock()
+        access = self._claims(access_token, _ACCESS, now)
+        identity = self._claims(id_token, _ID, now)
+
+        if access.get("client_id") != self._client_id:
+            raise Unauthenticated("access token client is not accepted")
+        if not _audience_includes(identity.get("aud"), self._client_id):
+            raise Unauthenticated("id token audience is not accepted")
+
+        user_id = _subject(access, _ACCESS)
+        if _subject(identity, _ID) != user_id:
+            raise Unauthenticated("access and id tokens name different users")
+
+        email = identity.get("email")
+        admin = identity.get(ACCOUNT_TYPE_CLAIM) == ADMIN_ACCOUNT_TYPE
+        return Principal(
+            user_id=user_id,
+            role=ADMIN_ROLE if admin else DEFAULT_ROLE,
+            email=email if isinstance(email, str) and email else None,
+        )
+
+    def _claims(self, token: str, use: str, now: float) -> dict[str, Any]:
+        """Verified claims of one token whose `token_use` must be `use`."""
+        claims = _verified_payload(token, self._key_for(token, use), use)
+        _check_times(claims, now, self._leeway, use)
+        if claims.get("iss") != self._issuer:
+            raise Unauthenticated(f"{use} token issuer is not accepted")
+        if claims.get("token_use") != use:
+            # An id token in ACCESSTOKEN (or the reverse) is signed by the same pool: only
+            # this claim tells them apart.
+            raise Unauthenticated(f"{use} token is not an {use} token")
+        return claims
+
+    def _key_for(self, token: str, use: str) -> RSAPublicKey:
+        try:
+            header = jwt.get_unverified_header(token)
+        except PyJWTError:
+            raise Unauthenticated(f"{use} token is malformed") from None
+        # RS256 and nothing else, decided before any key is touched: `none` and HS256 signed
+        # with our public key as the HMAC secret (the algorithm-confusion attack) never
+        # reach a verifier.
+        if header.get("alg") != _RS256:
+            raise Unauthenticated(f"{use} token algorithm is not accepted")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthenticated(f"{use} token has no key id")
+        try:
+            return self._jwks.key_for(kid)
+        except Unauthenticated as error:
+            # JwksKeys speaks of "token key is unknown"; say which of the two tokens.
+            raise Unauthenticated(f"{use} {error.message}") from None
+
+
+def cognito_verifier(settings: Settings) -> CognitoVerifier | None:
+    """The verifier the settings describe, or None when Cognito is not configured.
+
+    A JWKS file is read now, so a missing or broken one stops start-up (ValueError); a URL
+    is fetched on first use and refetched, rate-limited, when an unknown `kid` appears.
+    """
+    jwks_url = settings.cognito_jwks_url
+    issuer = settings.cognito_issuer
+    client_id = settings.cognito_client_id
+    if not (jwks_url and issuer and client_id):
+        return None
+    return CognitoVerifier(JwksKeys.from_location(jwks_url), issuer, client_id)
+
+
+def _verified_payload(token: str, key: RSAPublicKey, use: str) -> dict[str, Any]:
+    """The payload of an RS256 token whose signature `key` verifies; claims are not checked."""
+    try:
+        # Only the signature is left to PyJWT: it cannot take our clock, and checking the
+        # claims ourselves keeps one precise message per refusal (PyJWT reports a missing
+        # `aud` before a wrong `token_use`, hiding that the two tokens were swapped). The
+        # algorithm is pinned again so PyJWT itself also refuses any other header alg.
+        return jwt.decode(
+            token,
+            key,
+            algorithms=[_RS256],
+            options={
+                "verify_signature": True,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": False,
+                "verify_iss": False,
+                "verify_sub": False,
+                "verify_jti": False,
+            },
+        )
+    except InvalidSignatureError:
+        raise Unauthenticated(f"{use} token signature is invalid") from None
+    except PyJWTError:
+        raise Unauthenticated(f"{use} token is malformed") from None
+
+
+def _present(token: str | None, use: str) -> str:
+    if token is None or not token.strip():
+        raise Unauthenticated(f"{use} token is missing")
+    return token.strip()
+
+
+def _check_times(claims: dict[str, Any], now: float, leeway: float, use: str) -> None:
+    # Cognito always sends exp; a token without one would be valid forever.
+    exp = claims.get("exp")
+    if not _is_time(exp):
+        raise Unauthenticated(f"{use} token has no valid exp claim")
+    if exp <= now - leeway:
+        raise Unauthenticated(f"{use} token has expired")
+    for name in ("nbf", "iat"):
+        if name not in claims:
+            continue
+        value = claims[name]
+        if not _is_time(value):
+            raise Unauthenticated(f"{use} token has no valid {name} claim")
+        # A token issued in the future comes from a skewed or forged issuer: refuse it too.
+        if value > now + leeway:
+            raise Unauthenticated(f"{use} token is not yet valid")
+
+
+def _is_time(value: object) -> TypeGuard[float]:
+    # JSON numbers only: booleans are ints in Python, and NaN compares false with everything.
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _audience_includes(audience: object, client_id: str) -> bool:
+    if isinstance(audience, str):
+        return audience == client_id
+    if isinstance(audience, list):
+        return client_id in audience
+    return False
+
+
+def _subject(claims: dict[str, Any], use: str) -> str:
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub.strip():
+        raise Unauthenticated(f"{use} token has no subject")
+    return sub

@@ -1,0 +1,184 @@
+"""Schedule documents (seed 000): files attached to a schedule, reached by signed URLs.
+
+A schedule belongs to the user who first attaches a document to it; its owner and admins
+may list, read and delete its documents, nobody else. A document is a File whose parent is
+the schedule; its bytes go through the same processing as every other upload. Storage keys
+are `schedules/<schedule>/<document id>.<ext>`: never the user's filename, which is kept as
+metadata.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from filedock.core.errors import Forbidden, InvalidInput, NotFound, StorageUnavailable
+from filedock.core.files import Clock, servable, utc_now
+from filedock.core.model import File, FileStatus
+from filedock.core.principal import Principal
+from filedock.core.uploads import POLICY_LABEL, UploadPolicy, content_type_for, validate_filename
+from filedock.ports.metadata import FileRecords
+from filedock.ports.objectstore import ObjectStore, StoreUnavailable
+from filedock.ports.presign import PresignedRequest, UploadLimits
+from filedock.ports.schedules import ScheduleOwners
+
+SCHEDULE_PARENT = "schedule"
+MAX_SCHEDULE_ID_LENGTH = 128
+# The seed's own words (typo included): clients may match on them.
+DUPLICATE_NAME = "Dublicate file name. Please choose another one."
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRules:
+    """What schedules accept: file extensions, documents per schedule, URL lifetime."""
+
+    extensions: tuple[str, ...]
+    max_documents: int
+    url_expiry: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class AttachedDocument:
+    """A pending document and the form that uploads its bytes."""
+
+    file: File
+    form: PresignedRequest
+
+
+class ScheduleDocuments:
+    def __init__(
+        self,
+        records: FileRecords,
+        store: ObjectStore,
+        owners: ScheduleOwners,
+        policy: UploadPolicy,
+        rules: ScheduleRules,
+        *,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._records = records
+        self._store = store
+        self._owners = owners
+        self._policy = policy
+        self._rules = rules
+        self._clock = clock
+
+    async def attach(
+        self, principal: Principal, schedule_id: str, filename: str
+    ) -> AttachedDocument:
+        """Record a pending document of `schedule_id` and sign the form that uploads it."""
+        schedule_id = validate_schedule_id(schedule_id)
+        filename = validate_filename(filename)
+        extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+        if extension not in self._rules.extensions:
+            raise InvalidInput.one("filename", f"{filename} is not in supported format")
+        now = self._clock()
+        owner = await self._owners.claim(schedule_id, principal.user_id, now)
+        _check_access(principal, owner)
+        documents = await self._documents(schedule_id)
+        if any(document.filename == filename for document in documents):
+            raise InvalidInput.one("filename", DUPLICATE_NAME)
+        if len(documents) >= self._rules.max_documents:
+            raise InvalidInput.one(
+                "schedule",
+                f"A schedule holds at most {self._rules.max_documents} documents; "
+                "delete one to attach another.",
+            )
+        document_id = str(uuid.uuid4())
+        content_type = content_type_for(filename)
+        file = File(
+            id=document_id,
+            owner_id=principal.user_id,
+            owner_role=principal.role,
+            storage_key=f"{self._policy.key_prefix}{schedule_id}/{document_id}.{extension}",
+            content_type=content_type,
+            status=FileStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            filename=filename,
+            parent_kind=SCHEDULE_PARENT,
+            parent_id=schedule_id,
+            labels={POLICY_LABEL: self._policy.name},
+        )
+        form = self._store.presign_post(
+            file.storage_key,
+            expires_in=self._policy.url_expiry,
+            limits=UploadLimits(self._policy.max_bytes, content_type),
+        )
+        await self._records.insert(file)
+        return AttachedDocument(file, form)
+
+    async def documents(self, principal: Principal, schedule_id: str) -> list[File]:
+        """The schedule's documents, oldest first; a schedule never used has none."""
+        schedule_id = validate_schedule_id(schedule_id)
+        owner = await self._owners.owner(schedule_id)
+        if owner is None:
+            return []
+        _check_access(principal, owner)
+        return await self._documents(schedule_id)
+
+    async def read_url(self, principal: Principal, document_id: str) -> PresignedRequest:
+        """A short-lived signed GET of a processed document."""
+        file = servable(await self._document(principal, document_id))
+        return self._store.presign(
+            "GET",
+            file.storage_key,
+            expires_in=self._rules.url_expiry,
+            download_name=file.filename or file.id,
+        )
+
+    async def delete_url(self, principal: Principal, document_id: str) -> PresignedRequest:
+        """A short-lived signed DELETE of a document's object."""
+        file = await self._document(principal, document_id)
+        return self._store.presign("DELETE", file.storage_key, expires_in=self._rules.url_expiry)
+
+    async def remove(self, principal: Principal, schedule_id: str, document_id: str) -> None:
+        """Remove a document of `schedule_id`: its object, then its record.
+
+        A document whose object a signed DELETE already removed (`deleted`) is still there
+        to remove: that is the seed's flow, URL first, record second.
+        """
+        file = await self._document(principal, document_id, include_deleted=True)
+        if file.parent_id != validate_schedule_id(schedule_id):
+            raise NotFound("Not found.")
+        try:
+            await self._store.delete(file.storage_key)
+        except StoreUnavailable as exc:
+            raise StorageUnavailable("the object store is unavailable") from exc
+        await self._records.remove(file.id)
+
+    async def _document(
+        self, principal: Principal, document_id: str, *, include_deleted: bool = False
+    ) -> File:
+        file = await self._records.get(_checked_document_id(document_id))
+        if file is None or file.parent_kind != SCHEDULE_PARENT or file.parent_id is None:
+            raise NotFound("Not found.")
+        if file.status is FileStatus.DELETED and not include_deleted:
+            raise NotFound("Not found.")
+        _check_access(principal, await self._owners.owner(file.parent_id))
+        return file
+
+    async def _documents(self, schedule_id: str) -> list[File]:
+        files = await self._records.find_by_parent(SCHEDULE_PARENT, schedule_id)
+        return [file for file in files if file.status is not FileStatus.DELETED]
+
+
+def validate_schedule_id(schedule_id: str) -> str:
+    """A schedule id is the client's UUID, in canonical form."""
+    try:
+        return str(uuid.UUID(schedule_id))
+    except (ValueError, AttributeError, TypeError):
+        raise InvalidInput.one("schedule", "The 'schedule' parameter must be a UUID") from None
+
+
+def _checked_document_id(document_id: str) -> str:
+    try:
+        return str(uuid.UUID(document_id))
+    except (ValueError, AttributeError, TypeError):
+        raise InvalidInput.one("document", "The 'document' parameter must be a UUID") from None
+
+
+def _check_access(principal: Principal, owner: str | None) -> None:
+    if owner is None or not principal.may_access(owner):
+        raise Forbidden("You do not have permission to perform this action.")

@@ -1,0 +1,131 @@
+"""The s3-command face (seed 002): `POST /api/v2/s3/create_signed_url`.
+
+A command envelope `{"uuid", "command": "CreateSignedS3FormData", "data", "async"}` answers
+202 with the fields and URL of a browser form upload. The client's `uuid` makes the command
+idempotent. Refusals are `{"status": "rejected", "uuid", "errors": {field: [messages]}}`.
+Auth is a Bearer token, as on the hasura face.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+
+from filedock.core.errors import InvalidInput
+from filedock.faces.context import BearerPrincipal, CurrentRuntime
+from filedock.faces.errors import Failure, face_router
+
+COMMAND = "CreateSignedS3FormData"
+MAX_ENVELOPE_BYTES = 64 * 1024
+_ENVELOPE_FIELDS = frozenset({"uuid", "command", "data", "async"})
+
+
+def render_error(request: Request, failure: Failure) -> Response:
+    error = failure.error
+    if isinstance(error, InvalidInput):
+        errors = error.fields
+    elif failure.status == 401:
+        errors = {"authorization": [failure.message]}
+    else:
+        errors = {failure.field or "command": [failure.message]}
+    body = {"status": "rejected", "uuid": _command_uuid(request), "errors": errors}
+    return JSONResponse(body, failure.status, headers=failure.headers)
+
+
+router = face_router(render_error, prefix="/api/v2/s3", tags=["s3-command: direct uploads"])
+
+_ENVELOPE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["uuid", "command"],
+                    "properties": {
+                        "uuid": {"type": "string", "format": "uuid"},
+                        "command": {"type": "string", "enum": [COMMAND]},
+                        "data": {"type": "null"},
+                        "async": {"type": "boolean"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/create_signed_url",
+    status_code=202,
+    openapi_extra=_ENVELOPE_BODY,
+    summary="Create signed form data for a direct upload",
+)
+async def create_signed_url(
+    request: Request, principal: BearerPrincipal, rt: CurrentRuntime
+) -> JSONResponse:
+    command_id = parse_envelope(await _body(request))
+    ticket = await rt.uploads.issue_command_upload(
+        principal, command_id, rt.uploads.policy("s3-command")
+    )
+    data = {"fields": ticket.request.fields, "url": ticket.request.url}
+    body = {"status": "accepted", "meta": {}, "uuid": command_id, "data": data}
+    return JSONResponse(body, 202)
+
+
+def parse_envelope(raw: bytes) -> str:
+    """The command's uuid (canonical form) once the envelope is one we carry out."""
+    try:
+        envelope = json.loads(raw)
+    except ValueError:
+        raise InvalidInput.one("body", "must be a JSON object") from None
+    if not isinstance(envelope, dict):
+        raise InvalidInput.one("body", "must be a JSON object")
+    problems: dict[str, list[str]] = {}
+    command_id = envelope.get("uuid")
+    if not isinstance(command_id, str) or not _is_uuid(command_id):
+        problems["uuid"] = ["must be a UUID"]
+    command = envelope.get("command")
+    if command != COMMAND:
+        problems["command"] = [f"unknown command {command!r}; the one command is {COMMAND}"]
+    if envelope.get("data") is not None:
+        problems["data"] = ["must be null: this command takes no data"]
+    if envelope.get("async", False) is not False:
+        problems["async"] = ["must be false: this command runs at once"]
+    for extra in sorted(set(envelope) - _ENVELOPE_FIELDS):
+        problems[extra] = ["is not a field of a command"]
+    if problems:
+        raise InvalidInput(problems)
+    return str(uuid.UUID(str(command_id)))
+
+
+async def _body(request: Request) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_ENVELOPE_BYTES:
+            raise InvalidInput.one("body", f"a command is at most {MAX_ENVELOPE_BYTES} bytes")
+    # Kept for the error renderer, which echoes the command's uuid.
+    request.state.command_body = bytes(body)
+    return bytes(body)
+
+
+def _command_uuid(request: Request) -> str | None:
+    raw = getattr(request.state, "command_body", None)
+    try:
+        value = json.loads(raw).get("uuid") if raw else None
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and len(value) <= 100 else None
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True

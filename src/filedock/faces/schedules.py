@@ -1,0 +1,139 @@
+"""The schedules face (seed 000): presigned document URLs and a schedule's documents.
+
+`GET /api/v1/presigned-urls/?method_name=…` hands out a POST form for a new document
+(`post_s3_object`), or a short-lived signed GET or DELETE of one (`get_s3_object`,
+`delete_s3_object`). Callers authenticate with Cognito's `ACCESSTOKEN` and `IDTOKEN`
+headers. Bodies and errors are JSON:API (`application/vnd.api+json`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.datastructures import QueryParams
+
+from filedock.core.errors import InvalidInput, Unauthenticated
+from filedock.core.model import File
+from filedock.core.principal import Principal
+from filedock.faces.context import CurrentRuntime, runtime
+from filedock.faces.errors import Failure, face_router
+
+JSON_API = "application/vnd.api+json"
+# The seed answers a store outage with 410 and this body, its "status" "404" included.
+UNAVAILABLE = "Our file upload service is currently unavailable, please try again later"
+METHODS = ("post_s3_object", "get_s3_object", "delete_s3_object")
+
+
+def render_error(request: Request, failure: Failure) -> Response:
+    status, detail, pointer = failure.status, failure.message, "/data"
+    body_status = str(status)
+    if status == 503:
+        status, detail, body_status = 410, UNAVAILABLE, "404"
+        pointer = "/data/attributes/detail"
+    elif status == 404:
+        detail, pointer = "Not found.", "/data/attributes/detail"
+    elif status == 403:
+        detail = "You do not have permission to perform this action."
+    elif status >= 500:
+        request_id = getattr(request.state, "request_id", "-")
+        detail = f"A server error occurred (request id {request_id})."
+    error = {"detail": detail, "source": {"pointer": pointer}, "status": body_status}
+    return JSONResponse({"errors": [error]}, status, headers=failure.headers, media_type=JSON_API)
+
+
+def cognito_principal(request: Request) -> Principal:
+    """The caller both Cognito tokens name; a plain `def`: a JWKS URL may be fetched."""
+    verifier = runtime(request).cognito
+    if verifier is None:
+        raise Unauthenticated("Cognito authentication is not configured on this server")
+    return verifier.verify(request.headers.get("accesstoken"), request.headers.get("idtoken"))
+
+
+_TOKENS: dict[str, Any] = {
+    "parameters": [
+        {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+        for name in ("ACCESSTOKEN", "IDTOKEN")
+    ]
+}
+_PRESIGNED_QUERY: dict[str, Any] = {
+    "parameters": [
+        *_TOKENS["parameters"],
+        {
+            "name": "method_name",
+            "in": "query",
+            "required": True,
+            "schema": {"type": "string", "enum": list(METHODS)},
+        },
+        *(
+            {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+            for name in ("schedule", "filename", "document")
+        ),
+    ]
+}
+
+CognitoPrincipal = Annotated[Principal, Depends(cognito_principal)]
+router = face_router(render_error, prefix="/api/v1", tags=["schedules: documents"])
+
+
+@router.get("/presigned-urls/", openapi_extra=_PRESIGNED_QUERY, summary="Presigned URLs")
+async def presigned_urls(
+    request: Request, principal: CognitoPrincipal, rt: CurrentRuntime
+) -> JSONResponse:
+    query = request.query_params
+    method = _required(query, "method_name")
+    if method == "post_s3_object":
+        attached = await rt.schedules.attach(
+            principal, _required(query, "schedule"), _required(query, "filename")
+        )
+        form = attached.form
+        data: dict[str, Any] = {
+            "id": attached.file.id,
+            "slug": attached.file.filename,
+            "delete": True,
+            "presigned_data": {"url": form.url, "fields": form.fields},
+        }
+    elif method == "get_s3_object":
+        data = {"url": (await rt.schedules.read_url(principal, _required(query, "document"))).url}
+    elif method == "delete_s3_object":
+        signed = await rt.schedules.delete_url(principal, _required(query, "document"))
+        data = {"url": signed.url}
+    else:
+        raise InvalidInput.one("method_name", f"Unrecognized method: {method}")
+    return JSONResponse({"data": data}, media_type=JSON_API)
+
+
+@router.get("/schedules/{schedule}/documents/", openapi_extra=_TOKENS, summary="List documents")
+async def list_documents(
+    schedule: str, principal: CognitoPrincipal, rt: CurrentRuntime
+) -> JSONResponse:
+    documents = await rt.schedules.documents(principal, schedule)
+    return JSONResponse({"data": [render_document(d) for d in documents]}, media_type=JSON_API)
+
+
+@router.delete("/schedules/{schedule}/documents/", openapi_extra=_TOKENS, summary="Remove")
+async def remove_document(
+    schedule: str, request: Request, principal: CognitoPrincipal, rt: CurrentRuntime
+) -> Response:
+    document = _required(request.query_params, "document")
+    await rt.schedules.remove(principal, schedule, document)
+    return Response(status_code=204, media_type=JSON_API)
+
+
+def render_document(file: File) -> dict[str, Any]:
+    return {
+        "id": file.id,
+        "slug": file.filename,
+        "status": file.status.value,
+        "content_type": file.content_type,
+        "size": file.size,
+        "created_at": file.created_at.isoformat(),
+    }
+
+
+def _required(query: QueryParams, name: str) -> str:
+    value = query.get(name)
+    if not value:
+        raise InvalidInput.one(name, f"The '{name}' parameter is required")
+    return value

@@ -1,0 +1,152 @@
+"""Schedule documents (seed 000) on in-memory ports: ownership, rules, keys, signed URLs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from filedock.core.errors import Forbidden, InvalidInput, NotFound, NotReady
+from filedock.core.model import FileStatus
+from filedock.core.principal import Principal
+from filedock.core.processing import FileProcessor
+from filedock.core.schedules import DUPLICATE_NAME, ScheduleDocuments, ScheduleRules
+from filedock.core.uploads import UploadPolicy, UploadService
+from tests.unit.memory_ports import MemoryRecords, MemoryScanner, MemoryStore
+from tests.unit.memory_schedules import MemoryScheduleOwners
+
+OWNER = Principal("owner", "user")
+STRANGER = Principal("stranger", "user")
+ADMIN = Principal("root", "admin")
+SCHEDULE = "7e06b0da-5959-40bc-b583-464b721b3f77"
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+POLICY = UploadPolicy(
+    name="schedules",
+    allowed_types=("application/pdf", "text/csv"),
+    max_bytes=10_000,
+    key_prefix="schedules/",
+    url_expiry=timedelta(seconds=20),
+    temporary_lifetime=timedelta(hours=24),
+)
+
+
+class Documents:
+    def __init__(self, max_documents: int = 3) -> None:
+        self.records, self.store = MemoryRecords(), MemoryStore()
+        rules = ScheduleRules(("pdf", "csv"), max_documents, timedelta(seconds=20))
+        self.owners = MemoryScheduleOwners()
+        self.service = ScheduleDocuments(self.records, self.store, self.owners, POLICY, rules)
+        policies = {POLICY.name: POLICY}
+        self.uploads = UploadService(self.records, self.store, policies)
+        self.processor = FileProcessor(self.records, self.store, MemoryScanner(), policies)
+
+    async def uploaded(self, filename: str = "file.pdf", data: bytes = PDF) -> str:
+        attached = await self.service.attach(OWNER, SCHEDULE, filename)
+        self.store.objects[attached.file.storage_key] = data  # the browser's form post
+        await self.uploads.notice_key(attached.file.storage_key)
+        await self.processor.process(attached.file.id)
+        return attached.file.id
+
+
+@pytest.fixture
+def docs() -> Documents:
+    return Documents()
+
+
+async def test_the_first_attach_claims_the_schedule_and_keys_never_hold_the_filename(
+    docs: Documents,
+) -> None:
+    attached = await docs.service.attach(OWNER, SCHEDULE, "Quarterly report.pdf")
+    file = attached.file
+    assert file.storage_key == f"schedules/{SCHEDULE}/{file.id}.pdf"
+    assert file.filename == "Quarterly report.pdf" and file.status is FileStatus.PENDING
+    assert (file.parent_kind, file.parent_id) == ("schedule", SCHEDULE)
+    assert docs.owners.owners[SCHEDULE] == "owner"
+    assert attached.form.method == "POST" and attached.form.fields["key"] == file.storage_key
+
+
+async def test_another_user_cannot_attach_list_read_or_delete_but_an_admin_can(
+    docs: Documents,
+) -> None:
+    document = await docs.uploaded()
+    with pytest.raises(Forbidden):
+        await docs.service.attach(STRANGER, SCHEDULE, "other.pdf")
+    with pytest.raises(Forbidden):
+        await docs.service.documents(STRANGER, SCHEDULE)
+    with pytest.raises(Forbidden):
+        await docs.service.read_url(STRANGER, document)
+    with pytest.raises(Forbidden):
+        await docs.service.delete_url(STRANGER, document)
+    with pytest.raises(Forbidden):
+        await docs.service.remove(STRANGER, SCHEDULE, document)
+    assert [f.id for f in await docs.service.documents(ADMIN, SCHEDULE)] == [document]
+    assert (await docs.service.read_url(ADMIN, document)).method == "GET"
+    await docs.service.remove(ADMIN, SCHEDULE, document)
+    assert document not in docs.records.files
+
+
+@pytest.mark.parametrize("filename", ["tool.exe", "page.html", "noextension", "archive.pdf.zip"])
+async def test_an_unsupported_format_is_refused_with_the_seeds_words(
+    docs: Documents, filename: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        await docs.service.attach(OWNER, SCHEDULE, filename)
+    assert refused.value.first_message == f"{filename} is not in supported format"
+    assert docs.records.files == {} and SCHEDULE not in docs.owners.owners
+
+
+async def test_the_same_filename_twice_in_a_schedule_is_refused(docs: Documents) -> None:
+    await docs.service.attach(OWNER, SCHEDULE, "file.pdf")
+    with pytest.raises(InvalidInput) as refused:
+        await docs.service.attach(OWNER, SCHEDULE, "file.pdf")
+    assert refused.value.first_message == DUPLICATE_NAME
+    assert len(docs.records.files) == 1
+
+
+async def test_a_schedule_holds_at_most_the_configured_number_of_documents(
+    docs: Documents,
+) -> None:
+    for n in range(3):
+        await docs.service.attach(OWNER, SCHEDULE, f"file-{n}.csv")
+    with pytest.raises(InvalidInput) as refused:
+        await docs.service.attach(OWNER, SCHEDULE, "one-too-many.csv")
+    assert "at most 3 documents" in refused.value.first_message
+    assert len(docs.records.files) == 3
+
+
+async def test_a_document_not_yet_processed_has_no_read_url(docs: Documents) -> None:
+    attached = await docs.service.attach(OWNER, SCHEDULE, "file.pdf")
+    with pytest.raises(NotReady):
+        await docs.service.read_url(OWNER, attached.file.id)
+
+
+async def test_unknown_documents_and_documents_of_other_schedules_are_not_found(
+    docs: Documents,
+) -> None:
+    document = await docs.uploaded()
+    with pytest.raises(NotFound):
+        await docs.service.read_url(OWNER, "56a4602f-a621-46ec-b1df-c55d4c60f10b")
+    with pytest.raises(NotFound):
+        await docs.service.remove(OWNER, "00000000-0000-4000-8000-000000000000", document)
+    assert document in docs.records.files
+
+
+@pytest.mark.parametrize("bad", ["", "not-a-uuid", "../../etc", "7e06b0da"])
+async def test_schedule_and_document_ids_must_be_uuids(docs: Documents, bad: str) -> None:
+    with pytest.raises(InvalidInput):
+        await docs.service.attach(OWNER, bad, "file.pdf")
+    with pytest.raises(InvalidInput):
+        await docs.service.read_url(OWNER, bad)
+
+
+async def test_a_schedule_never_used_lists_no_documents(docs: Documents) -> None:
+    assert await docs.service.documents(STRANGER, SCHEDULE) == []
+    assert SCHEDULE not in docs.owners.owners
+
+
+async def test_read_url_names_the_file_and_lives_twenty_seconds(docs: Documents) -> None:
+    document = await docs.uploaded("Quarterly report.pdf")
+    before = datetime.now(UTC)
+    signed = await docs.service.read_url(OWNER, document)
+    assert timedelta(seconds=19) <= signed.expires_at - before <= timedelta(seconds=21)
+    assert docs.records.files[document].storage_key in signed.url
