@@ -149,3 +149,26 @@ def test_without_a_token_the_command_is_rejected_as_unauthorized(server: LiveSer
     with server.client() as client:
         response = client.post("/api/v2/s3/create_signed_url", json=command(str(uuid.uuid4())))
     rejected(response, 401, "authorization")
+
+
+@pytest.mark.parametrize("who", ["anonymous", "other user", "owner", "admin"])
+def test_authorization_matrix(server: LiveServer, who: str) -> None:
+    command_id = str(uuid.uuid4())
+    assert create(server, command(command_id), user="owner").status_code == 202
+    headers = {
+        "anonymous": {},
+        "other user": server.auth("other"),
+        "owner": server.auth("owner"),
+        "admin": server.auth("root", "admin"),
+    }[who]
+    with server.client() as client:
+        again = client.post(
+            "/api/v2/s3/create_signed_url", json=command(command_id), headers=headers
+        )
+        fresh = client.post(
+            "/api/v2/s3/create_signed_url", json=command(str(uuid.uuid4())), headers=headers
+        )
+    # A command id is one user's: even an admin cannot take over another user's upload.
+    expected_again = {"anonymous": 401, "other user": 403, "owner": 202, "admin": 403}[who]
+    assert again.status_code == expected_again, again.text
+    assert fresh.status_code == (401 if who == "anonymous" else 202), fresh.text

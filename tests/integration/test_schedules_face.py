@@ -6,86 +6,26 @@ Callers carry ACCESSTOKEN/IDTOKEN pairs signed by the tests' own Cognito pool
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.fixtures.cognito import CognitoPool
 from tests.fixtures.server import LiveServer
+from tests.integration.schedules_support import Caller, json_api_error, upload, wait_readable
 from tests.integration.signed_url_support import PDF
 
 POOL = CognitoPool.create()
-JSON_API = "application/vnd.api+json"
 
 
 def SERVER_SETTINGS(data_dir: Path) -> dict[str, str]:
     return {**POOL.settings_in(data_dir), "sweep_seconds": "0.3"}
 
 
-class Caller:
-    def __init__(self, server: LiveServer, sub: str | None, *, admin: bool = False) -> None:
-        self.server = server
-        self.headers = {} if sub is None else POOL.headers(sub, admin=admin)
-
-    def presigned(self, **params: str) -> httpx.Response:
-        with self.server.client() as client:
-            return client.get("/api/v1/presigned-urls/", params=params, headers=self.headers)
-
-    def documents(self, schedule: str) -> httpx.Response:
-        with self.server.client() as client:
-            return client.get(f"/api/v1/schedules/{schedule}/documents/", headers=self.headers)
-
-    def remove(self, schedule: str, document: str) -> httpx.Response:
-        with self.server.client() as client:
-            return client.delete(
-                f"/api/v1/schedules/{schedule}/documents/",
-                params={"document": document},
-                headers=self.headers,
-            )
-
-    def attach(self, schedule: str, filename: str = "file.pdf") -> dict[str, Any]:
-        response = self.presigned(
-            method_name="post_s3_object", schedule=schedule, filename=filename
-        )
-        assert response.status_code == 200, response.text
-        data: dict[str, Any] = response.json()["data"]
-        return data
-
-    def read_url(self, document: str) -> httpx.Response:
-        return self.presigned(method_name="get_s3_object", document=document)
-
-
-def upload(attached: dict[str, Any], data: bytes = PDF) -> httpx.Response:
-    form = attached["presigned_data"]
-    return httpx.post(form["url"], data=form["fields"], files={"file": ("f", data)}, timeout=30)
-
-
-def wait_readable(caller: Caller, document: str) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        response = caller.read_url(document)
-        if response.status_code == 200:
-            return str(response.json()["data"]["url"])
-        assert response.status_code == 409, response.text
-        time.sleep(0.2)
-    raise AssertionError(f"document {document} never became readable")
-
-
-def json_api_error(response: httpx.Response, status: int, detail: str | None = None) -> str:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(JSON_API)
-    (error,) = response.json()["errors"]
-    assert set(error) == {"detail", "source", "status"} and "pointer" in error["source"]
-    assert detail is None or error["detail"] == detail, error
-    return str(error["detail"])
-
-
 def test_seed_flow_post_upload_get_delete_url_then_remove(server: LiveServer) -> None:
-    owner, schedule = Caller(server, str(uuid.uuid4())), str(uuid.uuid4())
+    owner, schedule = Caller(server, POOL, str(uuid.uuid4())), str(uuid.uuid4())
     attached = owner.attach(schedule, "file.pdf")
     assert set(attached) == {"id", "slug", "delete", "presigned_data"}
     assert attached["slug"] == "file.pdf" and attached["delete"] is True
@@ -112,7 +52,7 @@ def test_seed_flow_post_upload_get_delete_url_then_remove(server: LiveServer) ->
 
 
 def test_rules_and_errors_in_the_seeds_words(server: LiveServer) -> None:
-    owner, schedule = Caller(server, str(uuid.uuid4())), str(uuid.uuid4())
+    owner, schedule = Caller(server, POOL, str(uuid.uuid4())), str(uuid.uuid4())
     json_api_error(
         owner.presigned(method_name="list_s3_objects"), 400, "Unrecognized method: list_s3_objects"
     )
@@ -136,15 +76,15 @@ def test_rules_and_errors_in_the_seeds_words(server: LiveServer) -> None:
 
 @pytest.mark.parametrize("who", ["anonymous", "other user", "owner", "admin"])
 def test_authorization_matrix_on_every_endpoint(server: LiveServer, who: str) -> None:
-    owner, schedule = Caller(server, str(uuid.uuid4())), str(uuid.uuid4())
+    owner, schedule = Caller(server, POOL, str(uuid.uuid4())), str(uuid.uuid4())
     attached = owner.attach(schedule, "file.pdf")
     upload(attached)
     wait_readable(owner, attached["id"])
     caller = {
-        "anonymous": Caller(server, None),
-        "other user": Caller(server, str(uuid.uuid4())),
+        "anonymous": Caller(server, POOL, None),
+        "other user": Caller(server, POOL, str(uuid.uuid4())),
         "owner": owner,
-        "admin": Caller(server, str(uuid.uuid4()), admin=True),
+        "admin": Caller(server, POOL, str(uuid.uuid4()), admin=True),
     }[who]
     answers = {
         "post": caller.presigned(method_name="post_s3_object", schedule=schedule, filename="b.pdf"),

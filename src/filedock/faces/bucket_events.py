@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from filedock.auth.tokens import extract_bearer
 from filedock.core.errors import InvalidInput, NotFound, Unauthenticated
 from filedock.core.uploads import BucketEvent
-from filedock.faces.context import CurrentRuntime
+from filedock.faces.context import CurrentRuntime, bounded_body
 from filedock.faces.errors import Failure, face_router
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -69,11 +69,7 @@ def _authenticate(expected: str | None, authorization: str | None) -> None:
 
 
 async def _json_body(request: Request) -> Any:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise InvalidInput.one("body", f"a notification is at most {MAX_BODY_BYTES} bytes")
+    body = await bounded_body(request, MAX_BODY_BYTES)
     try:
         return json.loads(body)
     except ValueError:

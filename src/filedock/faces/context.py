@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from filedock.auth.tokens import extract_bearer
+from filedock.core.errors import InvalidInput
 from filedock.core.principal import Principal
 from filedock.runtime import Runtime
 
@@ -28,3 +29,13 @@ async def current_runtime(request: Request) -> Runtime:
 
 BearerPrincipal = Annotated[Principal, Depends(bearer_principal)]
 CurrentRuntime = Annotated[Runtime, Depends(current_runtime)]
+
+
+async def bounded_body(request: Request, max_bytes: int) -> bytes:
+    """The whole (small) request body; refused as soon as it passes `max_bytes`."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise InvalidInput.one("body", f"the body is larger than {max_bytes} bytes")
+    return bytes(body)

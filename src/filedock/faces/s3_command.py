@@ -16,7 +16,7 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from filedock.core.errors import InvalidInput
-from filedock.faces.context import BearerPrincipal, CurrentRuntime
+from filedock.faces.context import BearerPrincipal, CurrentRuntime, bounded_body
 from filedock.faces.errors import Failure, face_router
 
 COMMAND = "CreateSignedS3FormData"
@@ -104,14 +104,10 @@ def parse_envelope(raw: bytes) -> str:
 
 
 async def _body(request: Request) -> bytes:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_ENVELOPE_BYTES:
-            raise InvalidInput.one("body", f"a command is at most {MAX_ENVELOPE_BYTES} bytes")
+    body = await bounded_body(request, MAX_ENVELOPE_BYTES)
     # Kept for the error renderer, which echoes the command's uuid.
-    request.state.command_body = bytes(body)
-    return bytes(body)
+    request.state.command_body = body
+    return body
 
 
 def _command_uuid(request: Request) -> str | None:
