@@ -5,6 +5,7 @@ On S3 the same policy is S3's to enforce; this pins filedock's own `/_blobs/`.
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -21,7 +22,12 @@ pytestmark = pytest.mark.parametrize("server", ["sqlite-local", "postgres-local"
 
 
 def SERVER_SETTINGS(data_dir: Path) -> dict[str, str]:
-    return {**POOL.settings_in(data_dir), "schedules_max_bytes": str(len(PDF) + 1000)}
+    return {
+        **POOL.settings_in(data_dir),
+        "schedules_max_bytes": str(len(PDF) + 1000),
+        # Short, so that one test can outlive a form; the others post at once.
+        "schedules_url_expiry_seconds": "3",
+    }
 
 
 @pytest.mark.parametrize(
@@ -48,3 +54,15 @@ def test_a_schedule_form_used_outside_its_policy_stores_nothing(
     assert not [key for key in stored if schedule in key or "someone-else" in key]
     listed = owner.documents(schedule).json()["data"]
     assert [d["status"] for d in listed] == ["pending"]
+
+
+def test_an_expired_schedule_form_stores_nothing(server: LiveServer) -> None:
+    owner, schedule = Caller(server, POOL, str(uuid.uuid4())), str(uuid.uuid4())
+    attached = owner.attach(schedule, "file.pdf")
+    time.sleep(4)
+    form = attached["presigned_data"]
+    response = httpx.post(form["url"], data=form["fields"], files={"file": ("f", PDF)}, timeout=30)
+    assert response.status_code == 403 and "expired" in response.text
+    assert [d["status"] for d in owner.documents(schedule).json()["data"]] == ["pending"]
+    objects = server.data_dir / "objects"
+    assert not [p for p in objects.rglob("*") if p.is_file() and schedule in p.as_posix()]
