@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 
 from filedock.config import Settings, load_settings
 from filedock.faces import blobs, bucket_events, hasura, ops, s3_command, schedules, signed_url
+from filedock.faces.cosphere import accounts as cosphere_accounts
+from filedock.faces.cosphere import catalogue as cosphere_catalogue
 from filedock.observability import RequestContext, configure_logging
 from filedock.runtime import build_runtime
 
@@ -55,6 +57,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(hasura.router)
     app.include_router(s3_command.router)
     app.include_router(schedules.router)
+    app.include_router(cosphere_accounts.router)
+    app.include_router(cosphere_catalogue.router)
     app.include_router(ops.router)
     app.include_router(bucket_events.router)
     app.add_exception_handler(Exception, _last_resort)

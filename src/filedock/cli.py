@@ -1,4 +1,4 @@
-"""The `filedock` command: serve, migrate, and mint tokens and API keys for scripts."""
+"""The `filedock` command: serve, migrate, and mint tokens, API keys and accounts for scripts."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ import typer
 from filedock.config import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from filedock.core.accounts import AccountService
     from filedock.core.api_keys import ApiKeyService
 
 T = TypeVar("T")
@@ -27,6 +30,8 @@ token_cli = typer.Typer(no_args_is_help=True, help="Bearer tokens for scripts an
 cli.add_typer(token_cli, name="token")
 apikey_cli = typer.Typer(no_args_is_help=True, help="API keys for trusted back-ends.")
 cli.add_typer(apikey_cli, name="apikey")
+account_cli = typer.Typer(no_args_is_help=True, help="Accounts of the cosphere API.")
+cli.add_typer(account_cli, name="account")
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -147,7 +152,60 @@ def apikey_revoke(
     typer.echo(f"filedock: API key {name!r} revoked", err=True)
 
 
+@account_cli.command("create")
+def account_create(
+    email: Annotated[str, typer.Option(help="The account's email (its sign-in).")],
+    account_type: Annotated[
+        str, typer.Option("--type", help="ADMIN or RESEARCHER.")
+    ] = "RESEARCHER",
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (FILEDOCK_DATA_DIR).")] = None,
+) -> None:
+    """Create an account; print its id on stdout, and nothing else."""
+    from filedock.core.accounts import parse_account_type
+
+    account = _with_accounts(
+        data_dir, lambda accounts: accounts.create(email, parse_account_type(account_type))
+    )
+    typer.echo(account.id)
+    typer.echo(f"filedock: {account.type.value} account {account.email} created", err=True)
+
+
+@account_cli.command("token")
+def account_token(
+    email: Annotated[str, typer.Option(help="The email of the account.")],
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (FILEDOCK_DATA_DIR).")] = None,
+) -> None:
+    """Print a Bearer token for the account on stdout, and nothing else."""
+
+    async def issue(accounts: AccountService) -> str:
+        return accounts.issue_token(await accounts.find_by_email(email))
+
+    typer.echo(_with_accounts(data_dir, issue))
+
+
 def _with_api_keys(data_dir: Path | None, action: Callable[[ApiKeyService], Awaitable[T]]) -> T:
+    def run(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Awaitable[T]:
+        from filedock.core.api_keys import ApiKeyService
+        from filedock.db.api_keys import SqlApiKeyStore
+
+        return action(ApiKeyService(SqlApiKeyStore(sessions)))
+
+    return _on_database(data_dir, run)
+
+
+def _with_accounts(data_dir: Path | None, action: Callable[[AccountService], Awaitable[T]]) -> T:
+    def run(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Awaitable[T]:
+        from filedock.runtime import account_service
+
+        return action(account_service(settings, sessions))
+
+    return _on_database(data_dir, run)
+
+
+def _on_database(
+    data_dir: Path | None,
+    action: Callable[[Settings, async_sessionmaker[AsyncSession]], Awaitable[T]],
+) -> T:
     """Migrate the database (as `serve` does), then run `action`.
 
     Failures are one line on stderr: exit 1, or 2 for a bad option value.
@@ -160,10 +218,11 @@ def _with_api_keys(data_dir: Path | None, action: Callable[[ApiKeyService], Awai
     from filedock.db.migrate import upgrade
     from filedock.ports.metadata import MetadataUnavailable
 
-    url = _settings().resolved_database_url
+    settings = _settings()
+    url = settings.resolved_database_url
     try:
         upgrade(url)
-        return asyncio.run(_run_with_api_keys(url, action))
+        return asyncio.run(_run_on_database(settings, url, action))
     except InvalidInput as exc:
         # A bad option value is bad usage, like a bad --ttl: exit 2.
         _die(f"--{exc.first_field}: {exc.first_message}")
@@ -174,14 +233,16 @@ def _with_api_keys(data_dir: Path | None, action: Callable[[ApiKeyService], Awai
         _die(f"the database is unavailable: {reason}", exit_code=1)
 
 
-async def _run_with_api_keys(url: str, action: Callable[[ApiKeyService], Awaitable[T]]) -> T:
-    from filedock.core.api_keys import ApiKeyService
-    from filedock.db.api_keys import SqlApiKeyStore
+async def _run_on_database(
+    settings: Settings,
+    url: str,
+    action: Callable[[Settings, async_sessionmaker[AsyncSession]], Awaitable[T]],
+) -> T:
     from filedock.db.session import create_engine, session_factory
 
     engine = create_engine(url)
     try:
-        return await action(ApiKeyService(SqlApiKeyStore(session_factory(engine))))
+        return await action(settings, session_factory(engine))
     finally:
         await engine.dispose()
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from filedock.auth.oidc import GOOGLE_ISSUER, GOOGLE_JWKS_URL
 from filedock.core.processing import PRIVATE_PREFIX
 from filedock.core.uploads import SIGNED_URL_POLICY, UploadPolicy, content_type_for
 from filedock.ports.keys import validate_key
@@ -75,9 +76,19 @@ class Settings(BaseSettings):
     schedules_max_bytes: int = Field(default=10_485_760, gt=0)
     # The seed's URLs live 20 s: long enough to start a transfer, too short to pass around.
     schedules_url_expiry_seconds: int = Field(default=20, ge=1, le=7 * 24 * 3600)
+    # Folders whose Parquet/CSV files catalogue items may name as a local `location`
+    # (colon-separated); empty: only `store:` locations, nothing else on this host is read.
+    catalogue_data_roots: str = ""
     # Per caller and per server worker process; 0 turns limiting off (core/rate_limit.py).
     rate_limit_per_second: float = Field(default=20.0, ge=0, allow_inf_nan=False)
     rate_limit_burst: int = Field(default=40, gt=0)
+    # The cosphere face's sign-in (auth/oidc.py): no client id, no sign-in.
+    oidc_client_id: str | None = None
+    oidc_issuer: str = GOOGLE_ISSUER
+    oidc_jwks_url: str = GOOGLE_JWKS_URL
+    # Minutes, fractions allowed (tests use seconds' worth); a day at most.
+    auth_request_minutes: float = Field(default=10.0, gt=0, le=24 * 60, allow_inf_nan=False)
+    account_token_hours: float = Field(default=24.0, gt=0, le=24 * 366, allow_inf_nan=False)
 
     @field_validator("public_url")
     @classmethod
@@ -136,6 +147,37 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("oidc_client_id")
+    @classmethod
+    def _blank_client_id_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() if value and value.strip() else None
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _oidc_issuer_is_http(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL, like https://accounts.google.com")
+        # Not normalised: ID tokens' `iss` is compared with it exactly.
+        return value
+
+    @field_validator("oidc_jwks_url")
+    @classmethod
+    def _oidc_jwks_is_named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must be a JWKS file path or an http(s) URL")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _oidc_keys_match_the_issuer(self) -> Settings:
+        if self.oidc_issuer != GOOGLE_ISSUER and self.oidc_jwks_url == GOOGLE_JWKS_URL:
+            # Google's keys would never verify another provider's tokens: say so at start-up.
+            raise ValueError(
+                f"{ENV_PREFIX}OIDC_JWKS_URL must be set too: {ENV_PREFIX}OIDC_ISSUER names "
+                "another provider than Google, whose keys are the default"
+            )
+        return self
+
     @field_validator("clamd_url")
     @classmethod
     def _clamd_url_is_a_socket(cls, value: str | None) -> str | None:
@@ -191,6 +233,9 @@ class Settings(BaseSettings):
         except InvalidKey as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    def catalogue_roots(self) -> list[Path]:
+        return [Path(part) for part in self.catalogue_data_roots.split(":") if part.strip()]
 
     def schedules_policy(self) -> UploadPolicy:
         extensions = self.schedules_extensions.split(",")

@@ -12,12 +12,16 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from filedock.auth.cognito import CognitoVerifier, cognito_verifier
+from filedock.auth.oidc import oidc_verifier
 from filedock.auth.tokens import BearerVerifier, JwksKeys
 from filedock.config import Settings, SettingsError
+from filedock.core.accounts import AccountService, AccountTokens
 from filedock.core.api_keys import ApiKeyService
+from filedock.core.auth_requests import AuthRequestService
+from filedock.core.catalogue import CatalogueService
 from filedock.core.end_users import EndUserAuthenticator
 from filedock.core.files import PROCESS_FILE_JOB, FileService
 from filedock.core.processing import PRIVATE_PREFIX, FileProcessor
@@ -26,7 +30,9 @@ from filedock.core.reconcile import Reconciler
 from filedock.core.schedules import ScheduleDocuments, ScheduleRules
 from filedock.core.uploads import FORM_COMMAND_POLICY, UploadService
 from filedock.core.worker import JobWorker
+from filedock.db.accounts import SqlAccountStore, SqlAuthRequestStore
 from filedock.db.api_keys import SqlApiKeyStore
+from filedock.db.catalogue import SqlCatalogueItems
 from filedock.db.file_records import SqlFileRecords
 from filedock.db.job_queue import SqlJobQueue
 from filedock.db.schedules import SqlScheduleOwners
@@ -36,6 +42,7 @@ from filedock.ports.blob_signing import BlobSigner
 from filedock.ports.jobs import Job
 from filedock.ports.objectstore import ObjectStore
 from filedock.ports.objectstore_local import LocalObjectStore
+from filedock.ports.profiler_duckdb import DuckdbProfiler
 from filedock.ports.scanner import NoScanner, Scanner
 
 log = logging.getLogger("filedock.runtime")
@@ -62,6 +69,10 @@ class Runtime:
     reconciler: Reconciler
     # Signs and checks `/_blobs/` URLs; None unless the store is the local folder.
     blob_signer: BlobSigner | None
+    # The cosphere face's accounts, their Bearer tokens, and sign-in by auth request.
+    accounts: AccountService
+    catalogue: CatalogueService
+    auth_requests: AuthRequestService
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start_worker(self) -> None:
@@ -138,6 +149,8 @@ def build_runtime(settings: Settings) -> Runtime:
         max_attempts=settings.job_max_attempts,
     )
     wake.append(worker)
+    accounts = account_service(settings, sessions)
+    account_store = SqlAccountStore(sessions)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -168,6 +181,29 @@ def build_runtime(settings: Settings) -> Runtime:
             records, store, prefixes=(PRIVATE_PREFIX, *(p.key_prefix for p in policies.values()))
         ),
         blob_signer=blob_signer if isinstance(store, LocalObjectStore) else None,
+        accounts=accounts,
+        auth_requests=AuthRequestService(
+            SqlAuthRequestStore(sessions),
+            accounts,
+            oidc_verifier(settings),
+            lifetime=timedelta(minutes=settings.auth_request_minutes),
+        ),
+        catalogue=CatalogueService(
+            SqlCatalogueItems(sessions),
+            account_store,
+            DuckdbProfiler(store, settings.catalogue_roots()),
+        ),
+    )
+
+
+def account_service(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> AccountService:
+    """Accounts on the database, their tokens keyed from the app secret (also for the CLI)."""
+    return AccountService(
+        SqlAccountStore(sessions),
+        AccountTokens.from_app_secret(settings.jwt_secret),
+        token_lifetime=timedelta(hours=settings.account_token_hours),
     )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     String,
@@ -116,4 +117,82 @@ class ScheduleRow(Base):
     # The client's own schedule id, so claiming it twice collides on the primary key.
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     owner_id: Mapped[str] = mapped_column(String(256), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AccountRow(Base):
+    """A cosphere account: an email (stored lower-cased) and a type, ADMIN or RESEARCHER."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(254))
+    type: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("email", name="uq_accounts_email"),)
+
+
+class AuthRequestRow(Base):
+    """A sign-in in progress: created, then an account attached, then exchanged once."""
+
+    __tablename__ = "auth_requests"
+
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("accounts.id", ondelete="CASCADE", name="fk_auth_requests_account")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    attached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    exchanged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+def _account_reference(name: str) -> ForeignKey:
+    # An account that goes leaves its items: they show `null` where it was, as in the seed.
+    return ForeignKey("accounts.id", ondelete="SET NULL", name=name)
+
+
+class CatalogueItemRow(Base):
+    """A dataset researchers can find: its columns (`spec`), a sample and who keeps it."""
+
+    __tablename__ = "catalogue_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    executor_type: Mapped[str] = mapped_column(String(16))
+    spec: Mapped[list[Any]] = mapped_column(JSON)
+    sample: Mapped[list[Any]] = mapped_column(JSON)
+    location: Mapped[str | None] = mapped_column(String(1024))
+    maintained_by_id: Mapped[int | None] = mapped_column(
+        Integer, _account_reference("fk_catalogue_items_maintained_by")
+    )
+    created_by_id: Mapped[int | None] = mapped_column(
+        Integer, _account_reference("fk_catalogue_items_created_by")
+    )
+    updated_by_id: Mapped[int | None] = mapped_column(
+        Integer, _account_reference("fk_catalogue_items_updated_by")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("name", name="uq_catalogue_items_name"),)
+
+
+class DownloadRequestRow(Base):
+    """A researcher's request for an extract of an item (filled in by the downloader)."""
+
+    __tablename__ = "download_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    catalogue_item_id: Mapped[int] = mapped_column(
+        Integer,
+        ForeignKey("catalogue_items.id", ondelete="CASCADE", name="fk_download_requests_item"),
+        index=True,
+    )
+    account_id: Mapped[int | None] = mapped_column(
+        Integer, _account_reference("fk_download_requests_account")
+    )
+    status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
