@@ -8,15 +8,15 @@ from our user pool (`iss`) and name the same `sub`, so tokens of two users canno
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from jwt.exceptions import InvalidSignatureError, PyJWTError
+from jwt.exceptions import PyJWTError
 
+from filedock.auth.rs256 import RS256, check_times, check_verifier_arguments, verified_payload
 from filedock.auth.tokens import DEFAULT_ROLE, JwksKeys
 from filedock.core.errors import Unauthenticated
 from filedock.core.principal import ADMIN_ROLE, Principal
@@ -28,7 +28,7 @@ ACCOUNT_TYPE_CLAIM = "custom:account_type"
 ADMIN_ACCOUNT_TYPE = "Admin"
 DEFAULT_LEEWAY_SECONDS = 30
 
-_RS256 = "RS256"
+
 _ACCESS = "access"
 _ID = "id"
 
@@ -49,12 +49,7 @@ class CognitoVerifier:
         leeway_seconds: int = DEFAULT_LEEWAY_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not issuer:
-            raise ValueError("issuer must not be empty")
-        if not client_id:
-            raise ValueError("client_id must not be empty")
-        if leeway_seconds < 0:
-            raise ValueError("leeway_seconds must not be negative")
+        check_verifier_arguments(issuer, client_id, leeway_seconds)
         self._jwks = jwks
         self._issuer = issuer
         self._client_id = client_id
@@ -89,8 +84,8 @@ class CognitoVerifier:
 
     def _claims(self, token: str, use: str, now: float) -> dict[str, Any]:
         """Verified claims of one token whose `token_use` must be `use`."""
-        claims = _verified_payload(token, self._key_for(token, use), use)
-        _check_times(claims, now, self._leeway, use)
+        claims = verified_payload(token, self._key_for(token, use), use)
+        check_times(claims, now, self._leeway, use)
         if claims.get("iss") != self._issuer:
             raise Unauthenticated(f"{use} token issuer is not accepted")
         if claims.get("token_use") != use:
@@ -107,7 +102,7 @@ class CognitoVerifier:
         # RS256 and nothing else, decided before any key is touched: `none` and HS256 signed
         # with our public key as the HMAC secret (the algorithm-confusion attack) never
         # reach a verifier.
-        if header.get("alg") != _RS256:
+        if header.get("alg") != RS256:
             raise Unauthenticated(f"{use} token algorithm is not accepted")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
@@ -133,61 +128,10 @@ def cognito_verifier(settings: Settings) -> CognitoVerifier | None:
     return CognitoVerifier(JwksKeys.from_location(jwks_url), issuer, client_id)
 
 
-def _verified_payload(token: str, key: RSAPublicKey, use: str) -> dict[str, Any]:
-    """The payload of an RS256 token whose signature `key` verifies; claims are not checked."""
-    try:
-        # Only the signature is left to PyJWT: it cannot take our clock, and checking the
-        # claims ourselves keeps one precise message per refusal (PyJWT reports a missing
-        # `aud` before a wrong `token_use`, hiding that the two tokens were swapped). The
-        # algorithm is pinned again so PyJWT itself also refuses any other header alg.
-        return jwt.decode(
-            token,
-            key,
-            algorithms=[_RS256],
-            options={
-                "verify_signature": True,
-                "verify_exp": False,
-                "verify_nbf": False,
-                "verify_iat": False,
-                "verify_aud": False,
-                "verify_iss": False,
-                "verify_sub": False,
-                "verify_jti": False,
-            },
-        )
-    except InvalidSignatureError:
-        raise Unauthenticated(f"{use} token signature is invalid") from None
-    except PyJWTError:
-        raise Unauthenticated(f"{use} token is malformed") from None
-
-
 def _present(token: str | None, use: str) -> str:
     if token is None or not token.strip():
         raise Unauthenticated(f"{use} token is missing")
     return token.strip()
-
-
-def _check_times(claims: dict[str, Any], now: float, leeway: float, use: str) -> None:
-    # Cognito always sends exp; a token without one would be valid forever.
-    exp = claims.get("exp")
-    if not _is_time(exp):
-        raise Unauthenticated(f"{use} token has no valid exp claim")
-    if exp <= now - leeway:
-        raise Unauthenticated(f"{use} token has expired")
-    for name in ("nbf", "iat"):
-        if name not in claims:
-            continue
-        value = claims[name]
-        if not _is_time(value):
-            raise Unauthenticated(f"{use} token has no valid {name} claim")
-        # A token issued in the future comes from a skewed or forged issuer: refuse it too.
-        if value > now + leeway:
-            raise Unauthenticated(f"{use} token is not yet valid")
-
-
-def _is_time(value: object) -> TypeGuard[float]:
-    # JSON numbers only: booleans are ints in Python, and NaN compares false with everything.
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _audience_includes(audience: object, client_id: str) -> bool:

@@ -18,9 +18,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.exceptions import PyJWTError
 
-# The careful RS256 signature and time checks the Cognito verifier uses, shared rather than
-# written twice.
-from filedock.auth.cognito import _check_times, _verified_payload
+from filedock.auth.rs256 import RS256, check_times, check_verifier_arguments, verified_payload
 from filedock.auth.tokens import JwksKeys
 from filedock.core.auth_requests import IdTokenRefused, VerifiedIdentity
 from filedock.core.errors import Unauthenticated
@@ -33,7 +31,7 @@ GOOGLE_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
 DEFAULT_LEEWAY_SECONDS = 30
 # Google's ID tokens carry either form of its issuer (its OpenID documentation says so).
 _GOOGLE_ISSUERS = frozenset({GOOGLE_ISSUER, "accounts.google.com"})
-_RS256 = "RS256"
+
 _USE = "id"
 
 
@@ -49,12 +47,7 @@ class OidcVerifier:
         leeway_seconds: int = DEFAULT_LEEWAY_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not issuer:
-            raise ValueError("issuer must not be empty")
-        if not client_id:
-            raise ValueError("client_id must not be empty")
-        if leeway_seconds < 0:
-            raise ValueError("leeway_seconds must not be negative")
+        check_verifier_arguments(issuer, client_id, leeway_seconds)
         self._jwks = jwks
         self._issuers = _GOOGLE_ISSUERS if issuer == GOOGLE_ISSUER else frozenset({issuer})
         self._client_id = client_id
@@ -76,8 +69,8 @@ class OidcVerifier:
     def _claims(self, token: str) -> dict[str, Any]:
         if not token:
             raise Unauthenticated("id token is missing")
-        claims = _verified_payload(token, self._key_for(token), _USE)
-        _check_times(claims, self._clock(), self._leeway, _USE)
+        claims = verified_payload(token, self._key_for(token), _USE)
+        check_times(claims, self._clock(), self._leeway, _USE)
         if "iat" not in claims:
             # OpenID Connect requires it; without it a token's age cannot be judged.
             raise Unauthenticated("id token has no valid iat claim")
@@ -100,7 +93,7 @@ class OidcVerifier:
             raise Unauthenticated("id token is malformed") from None
         # RS256 only, decided before any key is touched: `none`, and HS256 "signed" with the
         # provider's public key, never reach a verifier.
-        if header.get("alg") != _RS256:
+        if header.get("alg") != RS256:
             raise Unauthenticated("id token algorithm is not accepted")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
