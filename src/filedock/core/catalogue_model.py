@@ -12,11 +12,13 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Final
-
-from jsonschema import Draft202012Validator
+from functools import cache
+from typing import TYPE_CHECKING, Any, Final
 
 from filedock.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 ColumnSpec = dict[str, Any]
 
@@ -85,12 +87,20 @@ SPEC_SCHEMA: Final[dict[str, Any]] = {
         },
     },
 }
-_SPEC_VALIDATOR: Final = Draft202012Validator(SPEC_SCHEMA)
+
+
+@cache
+def _spec_validator() -> Draft202012Validator:
+    # Imported on first use: jsonschema adds about 11 MB to every server process, most of
+    # which never checks a catalogue spec.
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(SPEC_SCHEMA)
 
 
 def validate_spec(spec: object) -> list[ColumnSpec]:
     """`spec` if it is a valid column list, else `InvalidInput` on `spec` in the seed's words."""
-    errors = sorted(_SPEC_VALIDATOR.iter_errors(spec), key=lambda e: list(map(str, e.path)))
+    errors = sorted(_spec_validator().iter_errors(spec), key=lambda e: list(map(str, e.path)))
     if errors:
         first = errors[0]
         raise InvalidInput.one("spec", _did_not_validate(list(first.path), first.message))
