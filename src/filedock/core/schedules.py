@@ -17,7 +17,7 @@ from filedock.core.errors import Forbidden, InvalidInput, NotFound, StorageUnava
 from filedock.core.files import Clock, servable, utc_now
 from filedock.core.model import File, FileStatus
 from filedock.core.principal import Principal
-from filedock.core.uploads import POLICY_LABEL, UploadPolicy, content_type_for, validate_filename
+from filedock.core.uploads import UploadPolicy, content_type_for, pending_file, validate_filename
 from filedock.ports.metadata import FileRecords
 from filedock.ports.objectstore import ObjectStore, StoreUnavailable
 from filedock.ports.presign import PresignedRequest, UploadLimits
@@ -87,19 +87,16 @@ class ScheduleDocuments:
             )
         document_id = str(uuid.uuid4())
         content_type = content_type_for(filename)
-        file = File(
-            id=document_id,
-            owner_id=principal.user_id,
-            owner_role=principal.role,
-            storage_key=f"{self._policy.key_prefix}{schedule_id}/{document_id}.{extension}",
-            content_type=content_type,
-            status=FileStatus.PENDING,
-            created_at=now,
-            updated_at=now,
+        file = pending_file(
+            principal,
+            self._policy,
+            f"{self._policy.key_prefix}{schedule_id}/{document_id}.{extension}",
+            content_type,
+            now,
+            file_id=document_id,
             filename=filename,
             parent_kind=SCHEDULE_PARENT,
             parent_id=schedule_id,
-            labels={POLICY_LABEL: self._policy.name},
         )
         form = self._store.presign_post(
             file.storage_key,

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from filedock.core.errors import (
     Conflict,
@@ -144,19 +145,15 @@ class UploadService:
                 + ", ".join(policy.allowed_types)
             )
         now = self._clock()
-        file = File(
-            id=str(uuid.uuid4()),
-            owner_id=principal.user_id,
-            owner_role=principal.role,
-            storage_key=f"{policy.key_prefix}{uuid.uuid4().hex}",
-            content_type=content_type,
-            status=FileStatus.PENDING,
-            created_at=now,
-            updated_at=now,
+        file = pending_file(
+            principal,
+            policy,
+            f"{policy.key_prefix}{uuid.uuid4().hex}",
+            content_type,
+            now,
             filename=filename,
             persist=persist,
             expires_at=None if persist else now + policy.temporary_lifetime,
-            labels={POLICY_LABEL: policy.name},
         )
         request = self._store.presign(
             "PUT",
@@ -186,19 +183,14 @@ class UploadService:
                 file = replace(file, updated_at=self._clock())
                 await self._records.save(file)
         else:
-            now = self._clock()
-            file = File(
-                id=str(uuid.uuid4()),
-                owner_id=principal.user_id,
-                owner_role=principal.role,
-                storage_key=f"{policy.key_prefix}{uuid.uuid4()}",
-                content_type=UNDECLARED_TYPE,
-                status=FileStatus.PENDING,
-                created_at=now,
-                updated_at=now,
+            file = pending_file(
+                principal,
+                policy,
+                f"{policy.key_prefix}{uuid.uuid4()}",
+                UNDECLARED_TYPE,
+                self._clock(),
                 parent_kind=COMMAND_PARENT,
                 parent_id=command_id,
-                labels={POLICY_LABEL: policy.name},
             )
             await self._records.insert(file)
         request = self._store.presign_post(
@@ -349,6 +341,31 @@ class SweepReport:
     noticed: int = 0
     abandoned: int = 0
     expired: int = 0
+
+
+def pending_file(
+    principal: Principal,
+    policy: UploadPolicy,
+    storage_key: str,
+    content_type: str,
+    now: datetime,
+    *,
+    file_id: str | None = None,
+    **fields: Any,
+) -> File:
+    """A new upload waiting for its bytes, owned by `principal`, under `policy`."""
+    return File(
+        id=file_id or str(uuid.uuid4()),
+        owner_id=principal.user_id,
+        owner_role=principal.role,
+        storage_key=storage_key,
+        content_type=content_type,
+        status=FileStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+        labels={POLICY_LABEL: policy.name},
+        **fields,
+    )
 
 
 def validate_filename(filename: str) -> str:
