@@ -18,22 +18,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from filedock.app import create_app
-from filedock.config import Settings, load_settings
+from filedock.config import Settings
 from filedock.core.accounts import AccountType
 from filedock.core.auth_requests import AuthRequest
 from filedock.db.accounts import SqlAccountStore, SqlAuthRequestStore
-from filedock.db.migrate import upgrade
 from filedock.db.session import create_engine, session_factory
 from filedock.ports.accounts import EmailTaken
-from filedock.runtime import account_service, build_runtime
+from filedock.runtime import account_service
 from tests.fixtures.oidc import OidcProvider
 from tests.fixtures.oidc import SignInClient as Client
 from tests.fixtures.server import LiveServer, server_env
+from tests.integration.in_process import in_process_app
 
 PROVIDER = OidcProvider.create()
 OTHER_PROVIDER = OidcProvider.create()
@@ -375,20 +373,14 @@ class ExplodingAccounts:
 async def test_an_unexpected_error_is_generic_with_the_request_id(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FILEDOCK_DATA_DIR", str(tmp_path))
-    settings = load_settings()
-    upgrade(settings.resolved_database_url)
-    app = create_app(settings, migrate=False)
-    runtime = build_runtime(settings)
-    account = await runtime.accounts.create("ann@example.org", AccountType.ADMIN)
-    token = runtime.accounts.issue_token(account)
-    runtime.accounts._store = ExplodingAccounts()  # type: ignore[assignment]
-    app.state.runtime = runtime
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    with caplog.at_level(logging.ERROR):
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            response = await http.get("/accounts/me/", headers={"Authorization": f"Bearer {token}"})
-    await runtime.close()
+    async with in_process_app(tmp_path, monkeypatch) as app:
+        account = await app.runtime.accounts.create("ann@example.org", AccountType.ADMIN)
+        token = app.runtime.accounts.issue_token(account)
+        app.runtime.accounts._store = ExplodingAccounts()  # type: ignore[assignment]
+        with caplog.at_level(logging.ERROR):
+            response = await app.http.get(
+                "/accounts/me/", headers={"Authorization": f"Bearer {token}"}
+            )
     assert response.status_code == 500
     request_id = response.headers["x-request-id"]
     assert response.json() == error(

@@ -11,14 +11,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from filedock.app import create_app
-from filedock.config import load_settings
 from filedock.core.accounts import AccountType
-from filedock.db.migrate import upgrade
-from filedock.runtime import build_runtime
+from tests.integration.in_process import in_process_app
 
 
 class ExplodingItems:
@@ -44,21 +40,13 @@ async def test_an_unexpected_catalogue_error_is_generic_with_the_request_id(
     path: str,
     body: Any,
 ) -> None:
-    monkeypatch.setenv("FILEDOCK_DATA_DIR", str(tmp_path))
-    settings = load_settings()
-    upgrade(settings.resolved_database_url)
-    app = create_app(settings, migrate=False)
-    runtime = build_runtime(settings)
-    admin = await runtime.accounts.create("ann@example.org", AccountType.ADMIN)
-    token = runtime.accounts.issue_token(admin)
-    runtime.catalogue._items = ExplodingItems()  # type: ignore[assignment]
-    app.state.runtime = runtime
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    headers = {"Authorization": f"Bearer {token}"}
-    with caplog.at_level(logging.ERROR):
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            response = await http.request(method, path, json=body, headers=headers)
-    await runtime.close()
+    async with in_process_app(tmp_path, monkeypatch) as app:
+        admin = await app.runtime.accounts.create("ann@example.org", AccountType.ADMIN)
+        token = app.runtime.accounts.issue_token(admin)
+        app.runtime.catalogue._items = ExplodingItems()  # type: ignore[assignment]
+        headers = {"Authorization": f"Bearer {token}"}
+        with caplog.at_level(logging.ERROR):
+            response = await app.http.request(method, path, json=body, headers=headers)
     assert response.status_code == 500
     request_id = response.headers["x-request-id"]
     assert response.json() == {
