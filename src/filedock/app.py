@@ -33,6 +33,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await asyncio.to_thread(upgrade, settings.resolved_database_url)
         runtime = build_runtime(settings)
         app.state.runtime = runtime
+        # What the faces see: the core's services, never the runtime or its backends.
+        app.state.services = runtime.services
+        await runtime.clean_after_crash()
         if settings.worker:
             runtime.start_worker()
         log.info("filedock started", extra={"storage": runtime.store.__class__.__name__})

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,8 +15,14 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from filedock.auth.oidc import GOOGLE_ISSUER, GOOGLE_JWKS_URL
-from filedock.core.processing import PRIVATE_PREFIX
-from filedock.core.uploads import SIGNED_URL_POLICY, UploadPolicy, content_type_for
+from filedock.core.catalogue_model import DATASETS_PREFIX
+from filedock.core.files import PRIVATE_PREFIX
+from filedock.core.upload_policy import (
+    FORM_COMMAND_POLICY,
+    LANDING_PREFIX,
+    SCHEDULES_PREFIX,
+    SIGNED_URL_POLICY,
+)
 from filedock.ports.keys import validate_key
 from filedock.ports.objectstore import InvalidKey
 from filedock.ports.presign import UploadLimits, check_limits
@@ -79,6 +83,8 @@ class Settings(BaseSettings):
     # Folders whose Parquet/CSV files catalogue items may name as a local `location`
     # (colon-separated); empty: only `store:` locations, nothing else on this host is read.
     catalogue_data_roots: str = ""
+    # The only part of filedock's store a `store:` location may name; never where uploads land.
+    catalogue_datasets_prefix: str = DATASETS_PREFIX
     # Per caller and per server worker process; 0 turns limiting off (core/rate_limit.py).
     rate_limit_per_second: float = Field(default=20.0, ge=0, allow_inf_nan=False)
     rate_limit_burst: int = Field(default=40, gt=0)
@@ -234,30 +240,41 @@ class Settings(BaseSettings):
             raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("catalogue_datasets_prefix")
+    @classmethod
+    def _datasets_prefix_is_a_folder(cls, value: str) -> str:
+        if not value.endswith("/") or not value.strip("/"):
+            raise ValueError("must end with '/' and name a folder of the store, like datasets/")
+        try:
+            validate_key(value.rstrip("/"))
+        except InvalidKey as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _datasets_prefix_is_apart_from_uploads(self) -> Settings:
+        # A catalogue admin could otherwise profile (and read samples of) anyone's upload.
+        datasets = self.catalogue_datasets_prefix
+        for prefix in self.upload_prefixes():
+            if datasets.startswith(prefix) or prefix.startswith(datasets):
+                raise ValueError(
+                    f"{ENV_PREFIX}CATALOGUE_DATASETS_PREFIX: must not overlap {prefix!r}, "
+                    f"where uploads are written (got {datasets!r})"
+                )
+        return self
+
+    def upload_prefixes(self) -> tuple[str, ...]:
+        """Every key prefix uploads and their processing write under."""
+        return (
+            LANDING_PREFIX,
+            FORM_COMMAND_POLICY.key_prefix,
+            PRIVATE_PREFIX,
+            self.signed_url_key_prefix,
+            SCHEDULES_PREFIX,
+        )
+
     def catalogue_roots(self) -> list[Path]:
         return [Path(part) for part in self.catalogue_data_roots.split(":") if part.strip()]
-
-    def schedules_policy(self) -> UploadPolicy:
-        extensions = self.schedules_extensions.split(",")
-        expiry = timedelta(seconds=self.schedules_url_expiry_seconds)
-        return UploadPolicy(
-            name="schedules",
-            allowed_types=tuple(sorted({content_type_for(f"x.{e}") for e in extensions})),
-            max_bytes=self.schedules_max_bytes,
-            key_prefix="schedules/",
-            url_expiry=expiry,
-            temporary_lifetime=timedelta(hours=24),
-        )
-
-    def signed_url_policy(self) -> UploadPolicy:
-        return replace(
-            SIGNED_URL_POLICY,
-            allowed_types=tuple(self.signed_url_types.split(",")),
-            max_bytes=self.signed_url_max_bytes,
-            key_prefix=self.signed_url_key_prefix,
-            url_expiry=timedelta(seconds=self.signed_url_expiry_seconds),
-            temporary_lifetime=timedelta(hours=self.temporary_file_hours),
-        )
 
     @field_validator("log_level")
     @classmethod

@@ -39,6 +39,10 @@ RECONCILE_RECORDS_MISSING_OBJECT = Gauge(
     "filedock_reconcile_records_missing_object",
     "Records marked failed by the last reconciliation because their object is gone",
 )
+RECONCILE_UNFINISHED_REMOVED = Gauge(
+    "filedock_reconcile_unfinished_removed",
+    "Writes a dead writer left unfinished, removed by the last reconciliation",
+)
 RECONCILE_LAST_RUN = Gauge(
     "filedock_reconcile_last_run_timestamp_seconds",
     "When the last reconciliation round finished, in Unix seconds",
@@ -106,6 +110,7 @@ def record_reconcile(report: ReconcileReport) -> None:
     """Publish a finished reconciliation round; a stale timestamp means rounds are failing."""
     RECONCILE_ORPHANS_REMOVED.set(report.orphans_removed)
     RECONCILE_RECORDS_MISSING_OBJECT.set(report.records_missing_object)
+    RECONCILE_UNFINISHED_REMOVED.set(report.unfinished_removed)
     RECONCILE_LAST_RUN.set_to_current_time()
 
 

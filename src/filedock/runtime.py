@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from filedock.auth.cognito import CognitoVerifier, cognito_verifier
+from filedock.auth.cognito import cognito_verifier
 from filedock.auth.oidc import oidc_verifier
 from filedock.auth.tokens import BearerVerifier, JwksKeys
 from filedock.config import Settings, SettingsError
@@ -23,12 +23,21 @@ from filedock.core.api_keys import ApiKeyService
 from filedock.core.auth_requests import AuthRequestService
 from filedock.core.catalogue import CatalogueService
 from filedock.core.end_users import EndUserAuthenticator
-from filedock.core.files import PROCESS_FILE_JOB, FileService
-from filedock.core.processing import PRIVATE_PREFIX, FileProcessor
+from filedock.core.files import PRIVATE_PREFIX, PROCESS_FILE_JOB, FileService
+from filedock.core.operations import Operations
+from filedock.core.processing import FileProcessor
 from filedock.core.rate_limit import RateLimiter
 from filedock.core.reconcile import Reconciler
 from filedock.core.schedules import ScheduleDocuments, ScheduleRules
-from filedock.core.uploads import FORM_COMMAND_POLICY, UploadService
+from filedock.core.services import Services
+from filedock.core.signing import SignedGrants
+from filedock.core.upload_policy import (
+    FORM_COMMAND_POLICY,
+    SCHEDULES_PREFIX,
+    SIGNED_URL_POLICY,
+    UploadPolicy,
+)
+from filedock.core.uploads import UploadService, content_type_for
 from filedock.core.worker import JobWorker
 from filedock.db.accounts import SqlAccountStore, SqlAuthRequestStore
 from filedock.db.api_keys import SqlApiKeyStore
@@ -39,6 +48,7 @@ from filedock.db.schedules import SqlScheduleOwners
 from filedock.db.session import create_engine, session_factory
 from filedock.observability import record_reconcile
 from filedock.ports.blob_signing import BlobSigner
+from filedock.ports.identity import NoTokenPairs
 from filedock.ports.jobs import Job
 from filedock.ports.objectstore import ObjectStore
 from filedock.ports.objectstore_local import LocalObjectStore
@@ -50,29 +60,18 @@ log = logging.getLogger("filedock.runtime")
 
 @dataclass
 class Runtime:
+    """Everything start-up built: the faces' `services`, and what runs and closes beside them."""
+
     settings: Settings
     engine: AsyncEngine
     store: ObjectStore
     records: SqlFileRecords
     jobs: SqlJobQueue
-    files: FileService
-    uploads: UploadService
     scanner: Scanner
     processor: FileProcessor
     worker: JobWorker
-    verifier: BearerVerifier
-    api_keys: ApiKeyService
-    api_users: EndUserAuthenticator
-    schedules: ScheduleDocuments
-    # Checks the schedules face's ACCESSTOKEN/IDTOKEN; None unless FILEDOCK_COGNITO_* are set.
-    cognito: CognitoVerifier | None
     reconciler: Reconciler
-    # Signs and checks `/_blobs/` URLs; None unless the store is the local folder.
-    blob_signer: BlobSigner | None
-    # The cosphere face's accounts, their Bearer tokens, and sign-in by auth request.
-    accounts: AccountService
-    catalogue: CatalogueService
-    auth_requests: AuthRequestService
+    services: Services
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start_worker(self) -> None:
@@ -85,9 +84,19 @@ class Runtime:
             task = asyncio.create_task(_every(seconds, name, work), name=f"filedock-{name}")
             self._tasks.append(task)
 
+    async def clean_after_crash(self) -> None:
+        """Remove what a killed server left half-written; logged, never fatal at start."""
+        try:
+            removed = await self.reconciler.clean_after_crash()
+        except Exception:
+            log.warning("could not remove unfinished writes at start", exc_info=True)
+            return
+        if removed:
+            log.info("removed unfinished writes left by a crash", extra={"removed": removed})
+
     async def _sweep(self) -> None:
         """Notice unpolled uploads and remove what expired."""
-        report = await self.uploads.sweep()
+        report = await self.services.uploads.sweep()
         if report.noticed or report.abandoned or report.expired:
             log.info("swept", extra=asdict(report))
 
@@ -124,63 +133,46 @@ def build_runtime(settings: Settings) -> Runtime:
     sessions = session_factory(engine)
     blob_signer = BlobSigner.from_app_secret(settings.jwt_secret, settings.public_url)
     store = open_object_store(settings, blob_signer)
+    # The local store's signed URLs come back to us at /_blobs/; S3 checks its own.
+    grants = SignedGrants(store, blob_signer if isinstance(store, LocalObjectStore) else None)
     wake: list[JobWorker] = []
     records = SqlFileRecords(sessions, on_enqueue=lambda: wake[0].wake() if wake else None)
     jobs = SqlJobQueue(sessions, on_enqueue=lambda: wake[0].wake() if wake else None)
-    files = FileService(records, store, max_upload_bytes=settings.max_upload_bytes)
-    signed_url_policy = settings.signed_url_policy()
-    form_policy = replace(FORM_COMMAND_POLICY, max_bytes=settings.max_upload_bytes)
-    schedules_policy = settings.schedules_policy()
-    policies = {p.name: p for p in (signed_url_policy, form_policy, schedules_policy)}
-    uploads = UploadService(records, store, policies)
+    policies = upload_policies(settings)
     scanner = open_scanner(settings)
-    api_keys = ApiKeyService(SqlApiKeyStore(sessions))
-    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     processor = FileProcessor(records, store, scanner, policies)
-
-    async def process_file(job: Job) -> None:
-        await processor.process(job.payload["file_id"])
-
-    worker = JobWorker(
-        jobs,
-        {PROCESS_FILE_JOB: process_file},
-        poll_seconds=settings.job_poll_seconds,
-        lease=timedelta(seconds=settings.job_lease_seconds),
-        max_attempts=settings.job_max_attempts,
-    )
+    worker = processing_worker(settings, jobs, processor)
     wake.append(worker)
     accounts = account_service(settings, sessions)
-    account_store = SqlAccountStore(sessions)
-    return Runtime(
-        settings=settings,
-        engine=engine,
-        store=store,
-        records=records,
-        jobs=jobs,
-        files=files,
-        uploads=uploads,
-        scanner=scanner,
-        processor=processor,
-        worker=worker,
-        verifier=bearer_verifier(settings),
-        api_keys=api_keys,
-        api_users=EndUserAuthenticator(api_keys, limiter),
+    api_keys = ApiKeyService(SqlApiKeyStore(sessions))
+    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    services = Services(
+        files=FileService(
+            records, store, max_upload_bytes=settings.max_upload_bytes, grants=grants
+        ),
+        uploads=UploadService(records, store, policies, grants=grants),
         schedules=ScheduleDocuments(
             records,
             store,
             SqlScheduleOwners(sessions),
-            schedules_policy,
+            policies["schedules"],
             ScheduleRules(
                 extensions=tuple(settings.schedules_extensions.split(",")),
                 max_documents=settings.schedules_max_documents,
-                url_expiry=timedelta(seconds=settings.schedules_url_expiry_seconds),
             ),
+            grants=grants,
         ),
-        cognito=cognito_verifier(settings),
-        reconciler=Reconciler(
-            records, store, prefixes=(PRIVATE_PREFIX, *(p.key_prefix for p in policies.values()))
+        grants=grants,
+        catalogue=CatalogueService(
+            SqlCatalogueItems(sessions),
+            SqlAccountStore(sessions),
+            DuckdbProfiler(
+                store,
+                settings.catalogue_roots(),
+                datasets_prefix=settings.catalogue_datasets_prefix,
+            ),
+            datasets_prefix=settings.catalogue_datasets_prefix,
         ),
-        blob_signer=blob_signer if isinstance(store, LocalObjectStore) else None,
         accounts=accounts,
         auth_requests=AuthRequestService(
             SqlAuthRequestStore(sessions),
@@ -188,11 +180,74 @@ def build_runtime(settings: Settings) -> Runtime:
             oidc_verifier(settings),
             lifetime=timedelta(minutes=settings.auth_request_minutes),
         ),
-        catalogue=CatalogueService(
-            SqlCatalogueItems(sessions),
-            account_store,
-            DuckdbProfiler(store, settings.catalogue_roots()),
+        bearer=bearer_verifier(settings),
+        api_users=EndUserAuthenticator(api_keys, limiter),
+        cognito=cognito_verifier(settings) or NoTokenPairs("Cognito authentication"),
+        operations=Operations(
+            checks={"database": records.check, "storage": store.check},
+            file_counts=records.count_by_status,
+            job_counts=jobs.counts,
         ),
+        bucket_notification_token=settings.bucket_notification_token,
+        oidc_client_id=settings.oidc_client_id,
+    )
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        store=store,
+        records=records,
+        jobs=jobs,
+        scanner=scanner,
+        processor=processor,
+        worker=worker,
+        reconciler=Reconciler(
+            records, store, prefixes=(PRIVATE_PREFIX, *(p.key_prefix for p in policies.values()))
+        ),
+        services=services,
+    )
+
+
+def upload_policies(settings: Settings) -> dict[str, UploadPolicy]:
+    """The upload policy of each upload path, by name, from the settings."""
+    extensions = settings.schedules_extensions.split(",")
+    policies = (
+        replace(
+            SIGNED_URL_POLICY,
+            allowed_types=tuple(settings.signed_url_types.split(",")),
+            max_bytes=settings.signed_url_max_bytes,
+            key_prefix=settings.signed_url_key_prefix,
+            url_expiry=timedelta(seconds=settings.signed_url_expiry_seconds),
+            temporary_lifetime=timedelta(hours=settings.temporary_file_hours),
+        ),
+        replace(FORM_COMMAND_POLICY, max_bytes=settings.max_upload_bytes),
+        UploadPolicy(
+            name="schedules",
+            allowed_types=tuple(sorted({content_type_for(f"x.{e}") for e in extensions})),
+            max_bytes=settings.schedules_max_bytes,
+            key_prefix=SCHEDULES_PREFIX,
+            url_expiry=timedelta(seconds=settings.schedules_url_expiry_seconds),
+            temporary_lifetime=timedelta(hours=24),
+        ),
+    )
+    return {policy.name: policy for policy in policies}
+
+
+def processing_worker(settings: Settings, jobs: SqlJobQueue, processor: FileProcessor) -> JobWorker:
+    """The job worker, with processing as its one kind of job."""
+
+    async def process_file(job: Job) -> None:
+        await processor.process(job.payload["file_id"])
+
+    async def processing_gave_up(job: Job, reason: str) -> None:
+        await processor.give_up(job.payload["file_id"], reason)
+
+    return JobWorker(
+        jobs,
+        {PROCESS_FILE_JOB: process_file},
+        give_up={PROCESS_FILE_JOB: processing_gave_up},
+        poll_seconds=settings.job_poll_seconds,
+        lease=timedelta(seconds=settings.job_lease_seconds),
+        max_attempts=settings.job_max_attempts,
     )
 
 

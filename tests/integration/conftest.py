@@ -1,4 +1,6 @@
-"""Fixtures for the object store tests: every backend-parametrized test runs on local disk and S3.
+"""Fixtures for the object store tests: every backend-parametrized test runs on local disk, S3
+and the in-memory double the unit tests use (tests/unit/memory_ports.py), so the double is held
+to the same contract as the real stores.
 
 The S3 backend runs against moto (`s3_endpoint` and `s3_bucket` from tests/fixtures/s3.py).
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -23,13 +26,16 @@ from tests.fixtures.s3 import S3Endpoint
 from tests.fixtures.server import LiveServer
 from tests.integration.object_store_support import Backstage, s3_store
 from tests.integration.signed_url_support import Backend
+from tests.unit.memory_ports import MemoryStore
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "memory"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
     backend: ObjectStore
     if request.param == "local":
         backend = LocalObjectStore(tmp_path / "objects")
+    elif request.param == "memory":
+        backend = MemoryStore()
     else:
         endpoint: S3Endpoint = request.getfixturevalue("s3_endpoint")
         backend = s3_store(endpoint, request.getfixturevalue("s3_bucket"))
@@ -39,6 +45,12 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 @pytest.fixture
 def backstage(store: ObjectStore, request: pytest.FixtureRequest) -> Backstage:
+    if isinstance(store, MemoryStore):
+        memory = store
+        return Backstage(
+            objects=lambda: sorted(memory.objects),
+            unfinished_writes=lambda: sorted(memory.unfinished),
+        )
     if isinstance(store, LocalObjectStore):
         root = store.root
         return Backstage(
@@ -73,11 +85,22 @@ async def migrated_engine(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[AsyncEngine]:
     """An engine on a new database at the newest schema: SQLite in a file, then PostgreSQL."""
-    if request.param == "postgres":
+    async with migrated_database(request.param, request, tmp_path) as engine:
+        yield engine
+
+
+@asynccontextmanager
+async def migrated_database(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[AsyncEngine]:
+    """What `migrated_engine` gives, for fixtures that add backends of their own beside it."""
+    if kind == "postgres":
         url = Settings(database_url=request.getfixturevalue("postgres_url")).resolved_database_url
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'filedock.db'}"
     await asyncio.to_thread(upgrade, url)
     engine = create_engine(url)
-    yield engine
-    await engine.dispose()
+    try:
+        yield engine
+    finally:
+        await engine.dispose()

@@ -37,6 +37,7 @@ async def in_process_app(
     app = create_app(settings, migrate=False)
     runtime = build_runtime(settings)
     app.state.runtime = runtime
+    app.state.services = runtime.services
     # Unhandled errors become responses, as a real server sends them.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:

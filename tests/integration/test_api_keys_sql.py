@@ -11,7 +11,8 @@ from alembic import command
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from filedock.core.api_keys import ApiKey, ApiKeyService
+from filedock.core.account_model import ApiKey
+from filedock.core.api_keys import ApiKeyService
 from filedock.core.errors import Unauthenticated
 from filedock.db.api_keys import SqlApiKeyStore
 from filedock.db.migrate import alembic_config, upgrade

@@ -22,8 +22,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from filedock.config import Settings
-from filedock.core.accounts import AccountType
-from filedock.core.auth_requests import AuthRequest
+from filedock.core.account_model import AccountType, AuthRequest
 from filedock.db.accounts import SqlAccountStore, SqlAuthRequestStore
 from filedock.db.session import create_engine, session_factory
 from filedock.ports.accounts import EmailTaken
@@ -374,9 +373,9 @@ async def test_an_unexpected_error_is_generic_with_the_request_id(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with in_process_app(tmp_path, monkeypatch) as app:
-        account = await app.runtime.accounts.create("ann@example.org", AccountType.ADMIN)
-        token = app.runtime.accounts.issue_token(account)
-        app.runtime.accounts._store = ExplodingAccounts()  # type: ignore[assignment]
+        account = await app.runtime.services.accounts.create("ann@example.org", AccountType.ADMIN)
+        token = app.runtime.services.accounts.issue_token(account)
+        app.runtime.services.accounts._store = ExplodingAccounts()  # type: ignore[assignment]
         with caplog.at_level(logging.ERROR):
             response = await app.http.get(
                 "/accounts/me/", headers={"Authorization": f"Bearer {token}"}

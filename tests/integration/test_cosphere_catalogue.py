@@ -261,6 +261,27 @@ def test_profiling_a_generated_parquet_file_fills_spec_and_sample(
     assert "location" in refused["errors"]
 
 
+def test_a_store_location_outside_the_datasets_prefix_is_refused_as_a_bad_body(
+    admin: Caller, researcher: Caller, item_name: str
+) -> None:
+    private = body(item_name, None, location=f"store:files/{researcher.id}/private.csv")
+    refused = event(admin.call("POST", "/catalogue/items/", private), 400, "BODY_DID_NOT_VALIDATE")
+    assert list(refused["errors"]) == ["location"]
+    assert "datasets/" in refused["errors"]["location"][0]
+    found = admin.call("GET", "/catalogue/items/", query=item_name)
+    assert event(found, 200, "CATALOGUEITEMS_BULK_READ")["items"] == []
+    public = body(item_name, None, location="store:datasets/x/")
+    created = event(admin.call("POST", "/catalogue/items/", public), 201, "CATALOGUEITEM_CREATED")
+    escaping = body(item_name, None, location="store:datasets/../uploads/")
+    event(
+        admin.call("PUT", f"/catalogue/items/{created['id']}", escaping),
+        400,
+        "BODY_DID_NOT_VALIDATE",
+    )
+    read = admin.call("GET", f"/catalogue/items/{created['id']}")
+    assert event(read, 200, "CATALOGUEITEM_READ")["location"] == "store:datasets/x/"
+
+
 @pytest.mark.parametrize("who", ["anonymous", "researcher", "admin"])
 def test_authorization_matrix(
     server: LiveServer, admin: Caller, researcher: Caller, who: str, item_name: str

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from filedock.core.accounts import AccountType
+from filedock.core.account_model import AccountType
 from tests.integration.in_process import in_process_app
 
 
@@ -41,9 +41,9 @@ async def test_an_unexpected_catalogue_error_is_generic_with_the_request_id(
     body: Any,
 ) -> None:
     async with in_process_app(tmp_path, monkeypatch) as app:
-        admin = await app.runtime.accounts.create("ann@example.org", AccountType.ADMIN)
-        token = app.runtime.accounts.issue_token(admin)
-        app.runtime.catalogue._items = ExplodingItems()  # type: ignore[assignment]
+        admin = await app.runtime.services.accounts.create("ann@example.org", AccountType.ADMIN)
+        token = app.runtime.services.accounts.issue_token(admin)
+        app.runtime.services.catalogue._items = ExplodingItems()  # type: ignore[assignment]
         headers = {"Authorization": f"Bearer {token}"}
         with caplog.at_level(logging.ERROR):
             response = await app.http.request(method, path, json=body, headers=headers)

@@ -42,6 +42,7 @@ def pending(file_id: str) -> File:
     now = datetime.now(UTC)
     return File(
         id=file_id,
+        owner_realm="bearer",
         owner_id="alice",
         owner_role="user",
         storage_key=f"uploads/{file_id}",

@@ -34,7 +34,7 @@ async def test_unexpected_error_is_a_500_with_request_id_and_no_detail(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with in_process_app(tmp_path, monkeypatch) as app:
-        app.runtime.files._store = ExplodingStore()  # type: ignore[assignment]
+        app.runtime.services.files._store = ExplodingStore()  # type: ignore[assignment]
         token = issue_token(app.settings.jwt_secret, "1", "user", timedelta(hours=1))
         with caplog.at_level(logging.ERROR):
             response = await app.http.post(

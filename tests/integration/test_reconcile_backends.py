@@ -35,6 +35,7 @@ def a_file(file_id: str, status: FileStatus, key: str) -> File:
     now = datetime.now(UTC) - timedelta(hours=3)
     return File(
         id=file_id,
+        owner_realm="bearer",
         owner_id="alice",
         owner_role="user",
         storage_key=key,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from filedock.core.accounts import Account, AccountType
-from filedock.core.auth_requests import AuthRequest, IdTokenRefused, VerifiedIdentity
+from filedock.core.account_model import Account, AccountType, AuthRequest, VerifiedIdentity
+from filedock.core.auth_requests import IdTokenRefused
 from filedock.ports.accounts import EmailTaken
 
 

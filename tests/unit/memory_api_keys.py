@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from filedock.core.api_keys import ApiKey
+from filedock.core.account_model import ApiKey
 from filedock.ports.api_keys import ApiKeyNameTaken
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from filedock.core.accounts import Account, AccountType
+from filedock.core.account_model import Account, AccountType
 from filedock.core.catalogue_model import CatalogueItem, NewCatalogueItem
 from filedock.ports.catalogue import DatasetProfile, DatasetUnreadable, ItemNameTaken
 
@@ -32,10 +32,14 @@ class MemoryCatalogueItems:
         found = [i for i in self.items.values() if text.lower() in i.name.lower()]
         return sorted(found, key=lambda i: i.name)[:limit]
 
-    async def update(self, item: CatalogueItem) -> None:
+    async def update(self, expected: CatalogueItem, item: CatalogueItem) -> bool:
+        current = self.items.get(expected.id)
+        if current is None or current.revision != expected.revision:
+            return False
         if any(i.name == item.name and i.id != item.id for i in self.items.values()):
             raise ItemNameTaken(item.name)
         self.items[item.id] = replace(item)
+        return True
 
     async def delete(self, item_id: int) -> None:
         self.items.pop(item_id, None)

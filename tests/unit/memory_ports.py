@@ -6,6 +6,7 @@ exercised by the integration suite.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,8 +16,10 @@ from typing import Literal
 
 from filedock.core.model import File, FileStatus
 from filedock.ports.jobs import Job, JobRequest
+from filedock.ports.keys import listing_directory, validate_key
 from filedock.ports.metadata import FileIdTaken
 from filedock.ports.objectstore import (
+    CHUNK_SIZE,
     ObjectInfo,
     ObjectNotFound,
     ObjectTooLarge,
@@ -29,31 +32,42 @@ from filedock.ports.scanner import ScanIncomplete, ScannerUnavailable, ScanVerdi
 
 @dataclass
 class MemoryRecords:
+    """Keeps copies, as a database does: changing a `File`'s labels after a call changes nothing
+    stored, and datetimes come back in UTC. A storage key belongs to one record only."""
+
     files: dict[str, File] = field(default_factory=dict)
     jobs: list[JobRequest] = field(default_factory=list)
 
-    async def insert(self, file: File) -> None:
+    async def insert(self, file: File, *, then: Sequence[JobRequest] = ()) -> None:
         if file.id in self.files:
             raise FileIdTaken(file.id)
-        self.files[file.id] = file
+        if any(f.storage_key == file.storage_key for f in self.files.values()):
+            # What the SQL backends raise when their unique index on the key refuses the row.
+            raise FileIdTaken(file.id)
+        self.files[file.id] = self._kept(file)
+        self.jobs.extend(then)
 
     async def get(self, file_id: str) -> File | None:
-        return self.files.get(file_id)
+        found = self.files.get(file_id)
+        return None if found is None else self._given(found)
 
     async def find_by_key(self, storage_key: str) -> File | None:
-        return next((f for f in self.files.values() if f.storage_key == storage_key), None)
+        return next(
+            (self._given(f) for f in self.files.values() if f.storage_key == storage_key), None
+        )
 
     async def find_by_parent(self, kind: str, parent_id: str) -> list[File]:
         found = [
             f for f in self.files.values() if (f.parent_kind, f.parent_id) == (kind, parent_id)
         ]
-        return sorted(found, key=lambda f: (f.created_at, f.id))
+        return [self._given(f) for f in sorted(found, key=lambda f: (f.created_at, f.id))]
 
     async def find(
         self,
         *,
         status: FileStatus | None = None,
         expires_before: datetime | None = None,
+        updated_before: datetime | None = None,
         limit: int = 100,
     ) -> list[File]:
         found = [
@@ -64,19 +78,30 @@ class MemoryRecords:
                 expires_before is None
                 or (f.expires_at is not None and f.expires_at < expires_before)
             )
+            and (updated_before is None or f.updated_at < updated_before)
         ]
-        return found[:limit]
+        return [self._given(f) for f in found[:limit]]
 
-    async def save(self, file: File, *, then: Sequence[JobRequest] = ()) -> None:
-        self.files[file.id] = file
+    async def replace(
+        self, expected: File, new: File, *, then: Sequence[JobRequest] = ()
+    ) -> bool:
+        current = self.files.get(expected.id)
+        if current is None or current.revision != expected.revision:
+            return False
+        self.files[new.id] = self._kept(new)
         self.jobs.extend(then)
+        return True
 
-    async def remove(self, file_id: str) -> None:
-        self.files.pop(file_id, None)
+    async def remove(self, expected: File) -> bool:
+        current = self.files.get(expected.id)
+        if current is None or current.revision != expected.revision:
+            return False
+        del self.files[expected.id]
+        return True
 
     async def page(self, *, after_id: str | None, limit: int) -> list[File]:
         after = [f for i, f in sorted(self.files.items()) if after_id is None or i > after_id]
-        return after[:limit]
+        return [self._given(f) for f in after[:limit]]
 
     async def existing_keys(self, keys: Sequence[str]) -> set[str]:
         return {f.storage_key for f in self.files.values()} & set(keys)
@@ -84,58 +109,88 @@ class MemoryRecords:
     async def check(self) -> None:
         return None
 
+    @staticmethod
+    def _kept(file: File) -> File:
+        """What a database row holds of `file`: its own labels, and UTC datetimes."""
+        return dataclasses.replace(
+            file,
+            created_at=file.created_at.astimezone(UTC),
+            updated_at=file.updated_at.astimezone(UTC),
+            expires_at=None if file.expires_at is None else file.expires_at.astimezone(UTC),
+            labels=dict(file.labels),
+        )
+
+    @staticmethod
+    def _given(file: File) -> File:
+        return dataclasses.replace(file, labels=dict(file.labels))
+
 
 @dataclass
 class MemoryStore:
+    """Applies the same key rules as the real stores (`ports.keys`) and can be `down`."""
+
     objects: dict[str, bytes] = field(default_factory=dict)
     # When each object was written; tests may set it to age an object.
     modified: dict[str, datetime] = field(default_factory=dict)
     down: bool = False
+    # Keys of writes under way: their bytes wait here, unseen, as a real store's temp file.
+    unfinished: list[str] = field(default_factory=list)
 
     async def write(
         self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None
     ) -> StoredObject:
-        if self.down:
-            raise StoreUnavailable("down")
+        validate_key(key)
+        self._check_up()
         buffer = bytearray()
-        async for chunk in chunks:
-            buffer.extend(chunk)
-            if max_bytes is not None and len(buffer) > max_bytes:
-                raise ObjectTooLarge(max_bytes)
+        self.unfinished.append(key)
+        try:
+            async for chunk in chunks:
+                # Refused before the chunk that crosses the limit is kept, as the real stores do.
+                if max_bytes is not None and len(buffer) + len(chunk) > max_bytes:
+                    raise ObjectTooLarge(max_bytes)
+                buffer.extend(chunk)
+        finally:
+            self.unfinished.remove(key)
         self.objects[key] = bytes(buffer)
         self.modified[key] = datetime.now(UTC)
         return StoredObject(key, len(buffer), hashlib.sha256(buffer).hexdigest())
 
     async def head(self, key: str) -> ObjectInfo:
-        if self.down:
-            raise StoreUnavailable("down")
+        validate_key(key)
+        self._check_up()
         if key not in self.objects:
             raise ObjectNotFound(key)
         modified = self.modified.get(key, datetime.now(UTC))
         return ObjectInfo(key, len(self.objects[key]), modified)
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        if self.down:
-            raise StoreUnavailable("down")
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"invalid byte range {start}..{end}")
+        validate_key(key)
+        self._check_up()
         if key not in self.objects:
             raise ObjectNotFound(key)
-        yield self.objects[key][start:end]
+        data = self.objects[key][start:end]
+        # In pieces, as a real store streams, and never an empty one.
+        for offset in range(0, len(data), CHUNK_SIZE):
+            yield data[offset : offset + CHUNK_SIZE]
 
     async def delete(self, key: str) -> None:
-        if self.down:
-            raise StoreUnavailable("down")
+        validate_key(key)
+        self._check_up()
         self.objects.pop(key, None)
         self.modified.pop(key, None)
 
     async def list_keys(self, prefix: str = "") -> AsyncIterator[str]:
-        if self.down:
-            raise StoreUnavailable("down")
+        listing_directory(prefix)  # refuses the prefixes the real stores refuse
+        self._check_up()
         # A snapshot, as a paged listing would be: deleting while listing stays safe.
         for key in sorted(self.objects):
             if key.startswith(prefix):
                 yield key
 
     def local_path(self, key: str) -> Path | None:
+        validate_key(key)
         return None
 
     def key_in_notification(self, bucket: str, object_name: str) -> str | None:
@@ -161,11 +216,18 @@ class MemoryStore:
         return PresignedRequest("POST", "memory://", {"key": key}, {}, expires_at)
 
     async def check(self) -> None:
-        if self.down:
-            raise StoreUnavailable("down")
+        self._check_up()
+
+    async def remove_unfinished_writes(self, idle_for: timedelta) -> int:
+        self._check_up()
+        return 0  # every unfinished write here is one under way in this process: never idle
 
     async def close(self) -> None:
         return None
+
+    def _check_up(self) -> None:
+        if self.down:
+            raise StoreUnavailable("down")
 
 
 @dataclass

@@ -13,12 +13,12 @@ import pytest
 from fastapi import FastAPI
 
 from filedock.auth.tokens import BearerVerifier, issue_token
+from filedock.core.account_model import AccountType
 from filedock.core.accounts import (
     TOKEN_AUDIENCE,
     TOKEN_ISSUER,
     AccountService,
     AccountTokens,
-    AccountType,
     admin_only,
     parse_account_type,
 )
@@ -244,7 +244,7 @@ def probe_app(service: AccountService) -> FastAPI:
 
     app = FastAPI()
     app.include_router(router)
-    app.state.runtime = SimpleNamespace(accounts=service)
+    app.state.services = SimpleNamespace(accounts=service)
     return app
 
 

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from filedock.core.api_keys import ApiKey, ApiKeyService, hash_api_key
+from filedock.core.account_model import ApiKey
+from filedock.core.api_keys import ApiKeyService, hash_api_key
 from filedock.core.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from tests.unit.memory_api_keys import MemoryApiKeys
 

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from filedock.core.accounts import AccountService, AccountTokens, AccountType
+from filedock.core.account_model import AccountType
+from filedock.core.accounts import AccountService, AccountTokens
 from filedock.core.auth_requests import (
     PURGE_AFTER,
     AuthRequestExpired,

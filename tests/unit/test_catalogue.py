@@ -8,13 +8,13 @@ import pytest
 
 from filedock.core.catalogue import CatalogueService, ItemInUse, UnknownAccount
 from filedock.core.catalogue_model import ExecutorType
-from filedock.core.errors import Forbidden, InvalidInput, NotFound
+from filedock.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from filedock.core.principal import Principal
 from filedock.ports.catalogue import DatasetProfile
 from tests.unit.memory_catalogue import CannedProfiler, MemoryCatalogueItems, accounts_with
 
-ADMIN = Principal("27", "admin")
-RESEARCHER = Principal("28", "user")
+ADMIN = Principal("cosphere", "27", "admin")
+RESEARCHER = Principal("cosphere", "28", "user")
 COLUMN = {
     "distribution": None,
     "is_nullable": False,
@@ -129,7 +129,7 @@ async def test_search_needs_a_query_and_matches_names_case_insensitively(world: 
 async def test_update_records_who_changed_it(world: Any) -> None:
     service, _, _ = world
     item = (await service.create(ADMIN, seed_body())).item
-    other_admin = Principal("28", "admin")
+    other_admin = Principal("cosphere", "28", "admin")
     updated = (await service.update(other_admin, item.id, seed_body(executor_type="ATHENA"))).item
     assert updated.executor_type is ExecutorType.ATHENA
     assert (updated.created_by_id, updated.updated_by_id) == (27, 28)
@@ -160,3 +160,80 @@ async def test_profiling_fills_spec_and_sample_from_the_location(world: Any) -> 
     without = (await service.create(ADMIN, seed_body(name="no_location"))).item
     with pytest.raises(InvalidInput):
         await service.profile(ADMIN, without.id)
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "store:files/ann/secret.csv",
+        "store:uploads/",
+        "store:direct_uploads/ann/",
+        "store:schedules/ann/secret.csv",
+        "store:",
+        "store:datasets",
+        "store:datasets/../files/x.csv",
+        "store:datasets//x.csv",
+        "store:datasets/iot\\x.csv",
+        "store:/datasets/iot/",
+    ],
+)
+async def test_a_store_location_outside_the_datasets_prefix_is_refused_on_create_and_update(
+    world: Any, location: str
+) -> None:
+    service, items, _ = world
+    with pytest.raises(InvalidInput) as refused:
+        await service.create(ADMIN, seed_body(location=location))
+    assert list(refused.value.fields) == ["location"]
+    assert "datasets/" in refused.value.fields["location"][0]
+    assert items.items == {}
+    item = (await service.create(ADMIN, seed_body(location="store:datasets/iot/"))).item
+    with pytest.raises(InvalidInput) as refused:
+        await service.update(ADMIN, item.id, seed_body(location=location))
+    assert list(refused.value.fields) == ["location"]
+    assert items.items[item.id].location == "store:datasets/iot/"
+
+
+async def test_the_service_checks_store_locations_against_its_own_datasets_prefix() -> None:
+    profiler = CannedProfiler()
+    service = CatalogueService(
+        MemoryCatalogueItems(), accounts_with(27, 28), profiler, datasets_prefix="shared/data/"
+    )
+    item = (await service.create(ADMIN, seed_body(location="store:shared/data/iot/"))).item
+    assert item.location == "store:shared/data/iot/"
+    with pytest.raises(InvalidInput) as refused:
+        await service.create(ADMIN, seed_body(name="other", location="store:datasets/iot/"))
+    assert "under shared/data/" in refused.value.fields["location"][0]
+
+
+async def test_a_profile_that_an_edit_overtook_is_refused_and_the_edit_stands(
+    world: Any,
+) -> None:
+    service, items, profiler = world
+    created = (await service.create(ADMIN, seed_body(location="store:datasets/old/"))).item
+    profiler.profiles["store:datasets/old/"] = DatasetProfile(spec=[dict(COLUMN)], sample=[])
+    original_profile = profiler.profile
+
+    async def edited_while_profiling(location: str) -> DatasetProfile:
+        await service.update(
+            ADMIN, created.id, seed_body(name="renamed", location="store:datasets/new/")
+        )
+        return await original_profile(location)
+
+    profiler.profile = edited_while_profiling
+    with pytest.raises(Conflict):
+        await service.profile(ADMIN, created.id)
+    stored = items.items[created.id]
+    assert (stored.name, stored.location) == ("renamed", "store:datasets/new/")
+
+
+async def test_an_update_of_an_item_deleted_meanwhile_is_not_found_and_recreates_nothing(
+    world: Any,
+) -> None:
+    service, items, _ = world
+    created = (await service.create(ADMIN, seed_body())).item
+    stale = items.items[created.id]
+    await service.delete(ADMIN, created.id)
+    assert not await items.update(stale, stale)
+    with pytest.raises(NotFound):
+        await service.update(ADMIN, created.id, seed_body(name="again"))
+    assert items.items == {}

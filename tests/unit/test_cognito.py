@@ -147,7 +147,9 @@ def test_valid_pair_names_the_user_with_email(
 ) -> None:
     principal = verifier.verify(sign(pool_key, access_claims()), sign(pool_key, id_claims()))
 
-    assert principal == Principal(user_id=SUB, role="user", email="api_test@mailinator.com")
+    assert principal == Principal(
+        realm="cognito", user_id=SUB, role="user", email="api_test@mailinator.com"
+    )
     assert not principal.is_admin
 
 

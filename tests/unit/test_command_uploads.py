@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 
 from filedock.core.errors import Forbidden
 from filedock.core.model import FileStatus
-from filedock.core.uploads import FORM_COMMAND_POLICY, UNDECLARED_TYPE
+from filedock.core.principal import Principal
+from filedock.core.upload_policy import FORM_COMMAND_POLICY
+from filedock.core.uploads import UNDECLARED_TYPE
 from tests.unit.upload_world import ALICE, BOB, World, new_world
 
 COMMAND = "e090cbd2-ded4-4fd4-be23-4c17ad77ca07"
@@ -33,19 +36,44 @@ async def test_a_command_records_a_pending_upload_under_a_direct_uploads_key(
     assert ticket.request.method == "POST" and ticket.request.fields["key"] == file.storage_key
 
 
-async def test_the_same_command_again_gets_the_same_key_and_a_fresh_signature(
-    world: World,
-) -> None:
+async def test_the_same_command_again_gets_exactly_the_first_answer(world: World) -> None:
     first = await world.uploads.issue_command_upload(ALICE, COMMAND, FORM_COMMAND_POLICY)
     world.clock.now += timedelta(minutes=50)
     again = await world.uploads.issue_command_upload(ALICE, COMMAND, FORM_COMMAND_POLICY)
     assert again.file.id == first.file.id
-    assert again.file.storage_key == first.file.storage_key
+    assert again.request == first.request
     assert len(world.records.files) == 1
-    # The session now lives from the newest signature: the sweeper keeps it past the first.
-    world.clock.now += timedelta(minutes=30)
-    await world.uploads.sweep()
-    assert first.file.id in world.records.files
+
+
+async def test_the_same_command_after_its_upload_was_processed_gets_the_first_key(
+    world: World,
+) -> None:
+    first = await world.uploads.issue_command_upload(ALICE, COMMAND, FORM_COMMAND_POLICY)
+    key = first.request.fields["key"]
+    world.store.objects[key] = b"%PDF-1.4 hello"
+    await world.uploads.status(ALICE, first.file.id)
+    await world.processor.process(first.file.id)
+    assert world.records.files[first.file.id].storage_key != key  # the private copy
+    again = await world.uploads.issue_command_upload(ALICE, COMMAND, FORM_COMMAND_POLICY)
+    assert again.request.fields["key"] == key
+    assert again.request == first.request
+
+
+async def test_two_first_commands_at_once_make_one_file(world: World) -> None:
+    both = await asyncio.gather(
+        world.uploads.issue_command_upload(ALICE, COMMAND, FORM_COMMAND_POLICY),
+        world.uploads.issue_command_upload(ALICE, COMMAND, FORM_COMMAND_POLICY),
+    )
+    assert both[0].request == both[1].request
+    assert len(world.records.files) == 1
+
+
+async def test_the_same_command_id_in_another_realm_is_another_upload(world: World) -> None:
+    first = await world.uploads.issue_command_upload(ALICE, COMMAND, FORM_COMMAND_POLICY)
+    other_realm = Principal("bearer:https://idp.example", ALICE.user_id, "user")
+    theirs = await world.uploads.issue_command_upload(other_realm, COMMAND, FORM_COMMAND_POLICY)
+    assert theirs.file.id != first.file.id
+    assert theirs.request.fields["key"] != first.request.fields["key"]
 
 
 async def test_another_users_command_id_is_refused_and_changes_nothing(world: World) -> None:

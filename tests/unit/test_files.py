@@ -12,9 +12,9 @@ from filedock.core.principal import Principal
 from filedock.core.processing import FileProcessor
 from tests.unit.memory_ports import MemoryRecords, MemoryScanner, MemoryStore
 
-ALICE = Principal("alice", "user")
-BOB = Principal("bob", "user")
-ADMIN = Principal("root", "admin")
+ALICE = Principal("bearer", "alice", "user")
+BOB = Principal("bearer", "bob", "user")
+ADMIN = Principal("bearer", "root", "admin")
 
 
 async def body(*chunks: bytes) -> AsyncIterator[bytes]:

@@ -5,13 +5,14 @@ from dataclasses import replace
 
 import pytest
 
+from filedock.core.errors import Unavailable
 from filedock.core.files import FileService
 from filedock.core.model import FileStatus
 from filedock.core.principal import Principal
-from filedock.core.processing import FileProcessor, RetryLater
+from filedock.core.processing import FileProcessor
 from tests.unit.memory_ports import MemoryRecords, MemoryScanner, MemoryStore
 
-ALICE = Principal("alice", "user")
+ALICE = Principal("bearer", "alice", "user")
 
 
 async def body(data: bytes) -> AsyncIterator[bytes]:
@@ -74,7 +75,7 @@ async def test_store_outage_leaves_file_processing_for_a_retry(
     records, store = ports
     await uploaded(ports)
     store.down = True
-    with pytest.raises(RetryLater):
+    with pytest.raises(Unavailable):
         await FileProcessor(records, store, MemoryScanner()).process("f")
     assert records.files["f"].status is FileStatus.PROCESSING
     store.down = False

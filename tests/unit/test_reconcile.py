@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import REGISTRY
 
-from filedock.core.errors import StorageUnavailable
+from filedock.core.errors import Unavailable
 from filedock.core.model import File, FileStatus
 from filedock.core.reconcile import (
     MISSING_IDS_REPORTED,
@@ -44,6 +44,7 @@ def add_record(
 ) -> File:
     file = File(
         id=file_id,
+        owner_realm="bearer",
         owner_id="alice",
         owner_role="user",
         storage_key=key or f"files/{file_id}",
@@ -204,7 +205,11 @@ class ProcessedDuringCheckStore(MemoryStore):
         if key.startswith("uploads/"):
             file = self.records.files["u"]
             self.records.files["u"] = replace(
-                file, storage_key="files/private", status=FileStatus.PROCESSING, updated_at=NOW
+                file,
+                storage_key="files/private",
+                status=FileStatus.PROCESSING,
+                updated_at=NOW,
+                revision="moved",
             )
             self.objects["files/private"] = self.objects.pop(key)
             raise ObjectNotFound(key)
@@ -279,6 +284,55 @@ async def test_a_second_round_finds_nothing_left_to_repair() -> None:
     assert again.checked_records == 1
 
 
+# Writes a crash left unfinished -------------------------------------------------------------
+
+
+@dataclass
+class LeftoversStore(MemoryStore):
+    """A store holding `leftovers` unfinished writes; notes the idle time each clean-up asks."""
+
+    leftovers: int = 0
+    asked: list[timedelta] = field(default_factory=list)
+
+    async def remove_unfinished_writes(self, idle_for: timedelta) -> int:
+        self.asked.append(idle_for)
+        removed, self.leftovers = self.leftovers, 0
+        return removed
+
+
+async def test_a_round_removes_writes_idle_for_an_hour_and_reports_how_many() -> None:
+    records, store = MemoryRecords(), LeftoversStore(leftovers=3)
+    put(store, "files/orphan")
+
+    report = await reconciler(records, store).run()
+
+    assert (report.unfinished_removed, store.asked) == (3, [timedelta(hours=1)])
+    assert report.orphans_removed == 1
+    assert (await reconciler(records, store).run()).unfinished_removed == 0
+
+
+async def test_idle_time_of_unfinished_writes_is_configurable() -> None:
+    store = LeftoversStore(leftovers=1)
+
+    report = await Reconciler(
+        MemoryRecords(), store, clock=clock, unfinished_idle=timedelta(minutes=5)
+    ).run()
+
+    assert (report.unfinished_removed, store.asked) == (1, [timedelta(minutes=5)])
+
+
+async def test_clean_after_crash_removes_only_unfinished_writes() -> None:
+    records, store = MemoryRecords(), LeftoversStore(leftovers=2)
+    put(store, "files/orphan")
+    lost = add_record(records, "lost", FileStatus.READY)
+
+    assert await reconciler(records, store).clean_after_crash() == 2
+
+    assert store.asked == [timedelta(hours=1)]
+    assert "files/orphan" in store.objects
+    assert records.files["lost"] == lost
+
+
 # Outages and metrics ------------------------------------------------------------------------
 
 
@@ -289,7 +343,7 @@ async def test_store_outage_raises_storage_unavailable_and_changes_nothing() -> 
     files_before, objects_before = dict(records.files), dict(store.objects)
     store.down = True
 
-    with pytest.raises(StorageUnavailable):
+    with pytest.raises(Unavailable):
         await reconciler(records, store).run()
 
     assert records.files == files_before
@@ -303,7 +357,7 @@ async def test_store_outage_during_record_checks_changes_no_record() -> None:
 
     # No objects under the prefixes: the outage first shows when records are checked.
     store.down = True
-    with pytest.raises(StorageUnavailable):
+    with pytest.raises(Unavailable):
         await Reconciler(records, store, clock=clock, prefixes=()).run()
 
     assert records.files == before
@@ -321,3 +375,9 @@ def test_record_reconcile_publishes_the_last_round() -> None:
 
     record_reconcile(ReconcileReport())
     assert REGISTRY.get_sample_value("filedock_reconcile_orphans_removed") == 0
+
+
+def test_record_reconcile_publishes_the_unfinished_writes_removed() -> None:
+    record_reconcile(ReconcileReport(unfinished_removed=4))
+
+    assert REGISTRY.get_sample_value("filedock_reconcile_unfinished_removed") == 4

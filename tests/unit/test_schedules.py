@@ -11,13 +11,14 @@ from filedock.core.model import FileStatus
 from filedock.core.principal import Principal
 from filedock.core.processing import FileProcessor
 from filedock.core.schedules import DUPLICATE_NAME, ScheduleDocuments, ScheduleRules
-from filedock.core.uploads import UploadPolicy, UploadService
+from filedock.core.upload_policy import UploadPolicy
+from filedock.core.uploads import UploadService
 from tests.unit.memory_ports import MemoryRecords, MemoryScanner, MemoryStore
 from tests.unit.memory_schedules import MemoryScheduleOwners
 
-OWNER = Principal("owner", "user")
-STRANGER = Principal("stranger", "user")
-ADMIN = Principal("root", "admin")
+OWNER = Principal("bearer", "owner", "user")
+STRANGER = Principal("bearer", "stranger", "user")
+ADMIN = Principal("bearer", "root", "admin")
 SCHEDULE = "7e06b0da-5959-40bc-b583-464b721b3f77"
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 POLICY = UploadPolicy(
@@ -33,7 +34,7 @@ POLICY = UploadPolicy(
 class Documents:
     def __init__(self, max_documents: int = 3) -> None:
         self.records, self.store = MemoryRecords(), MemoryStore()
-        rules = ScheduleRules(("pdf", "csv"), max_documents, timedelta(seconds=20))
+        rules = ScheduleRules(("pdf", "csv"), max_documents)
         self.owners = MemoryScheduleOwners()
         self.service = ScheduleDocuments(self.records, self.store, self.owners, POLICY, rules)
         policies = {POLICY.name: POLICY}

@@ -30,7 +30,9 @@ def test_issued_token_round_trips_to_the_same_principal() -> None:
 
     principal = BearerVerifier(secret=SECRET).verify(token)
 
-    assert principal == Principal(user_id="user-1", role="editor", email="u1@example.org")
+    assert principal == Principal(
+        realm="bearer", user_id="user-1", role="editor", email="u1@example.org"
+    )
 
 
 def test_issued_token_carries_standard_and_hasura_claims() -> None:
@@ -80,7 +82,9 @@ def test_stringified_hasura_claims_are_understood() -> None:
 
     principal = BearerVerifier(secret=SECRET).verify(token)
 
-    assert principal == Principal(user_id="42", role="editor", email="x@example.org")
+    assert principal == Principal(
+        realm="bearer", user_id="42", role="editor", email="x@example.org"
+    )
 
 
 def test_sub_and_role_are_used_without_hasura_claims() -> None:
@@ -89,8 +93,8 @@ def test_sub_and_role_are_used_without_hasura_claims() -> None:
     with_role = verifier.verify(hs256({"sub": "u7", "role": "admin"}))
     without_role = verifier.verify(hs256({"sub": "u8"}))
 
-    assert with_role == Principal(user_id="u7", role="admin")
-    assert without_role == Principal(user_id="u8", role="user")
+    assert with_role == Principal(realm="bearer", user_id="u7", role="admin")
+    assert without_role == Principal(realm="bearer", user_id="u8", role="user")
 
 
 def test_token_without_subject_is_refused() -> None:

@@ -64,7 +64,10 @@ def test_rs256_token_checked_against_jwks_file(tmp_path: Path, rsa_keys: list[An
     token = rs256(signing_key, "k1", {"sub": "u1", "role": "editor", "email": "e@example.org"})
     principal = verifier.verify(token)
 
-    assert principal == Principal(user_id="u1", role="editor", email="e@example.org")
+    # No `iss`: RS256 tokens are never in the realm of our own HS256 secret.
+    assert principal == Principal(
+        realm="bearer:jwks", user_id="u1", role="editor", email="e@example.org"
+    )
 
 
 def test_rs256_token_signed_by_another_key_is_refused(tmp_path: Path, rsa_keys: list[Any]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -15,11 +17,12 @@ from filedock.core.errors import (
     NotReady,
     ProcessingRefused,
     TooLarge,
+    Unavailable,
     UnsupportedType,
 )
 from filedock.core.model import FileStatus
-from filedock.core.processing import RetryLater
-from filedock.core.uploads import SIGNED_URL_POLICY, BucketEvent
+from filedock.core.upload_policy import SIGNED_URL_POLICY
+from filedock.core.uploads import BucketEvent
 from tests.unit.upload_world import ALICE, BOB, World, new_world
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -109,7 +112,7 @@ async def test_an_infected_upload_is_deleted_and_never_served(world: World) -> N
 async def test_scanner_outage_keeps_the_file_processing_until_it_returns(world: World) -> None:
     file_id = await world.signed_upload("a.txt", b"hello")
     world.scanner.down = True
-    with pytest.raises(RetryLater):
+    with pytest.raises(Unavailable):
         await world.processor.process(file_id)
     assert world.records.files[file_id].status is FileStatus.PROCESSING
     world.scanner.down = False
@@ -177,7 +180,9 @@ async def test_received_bytes_of_a_pending_upload_are_stored_and_noticed(world: 
     ticket = await world.uploads.issue_upload_url(ALICE, "a.txt", True, SIGNED_URL_POLICY)
     file = await world.uploads.receive(ticket.file.storage_key, _chunks(b"he", b"llo"), max_bytes=5)
     assert file.status is FileStatus.UPLOADED and file.size == 5
-    assert world.store.objects[ticket.file.storage_key] == b"hello"
+    assert file.storage_key.startswith(ticket.file.storage_key)  # this request's own key
+    assert world.store.objects == {file.storage_key: b"hello"}
+    assert file.sha256 == hashlib.sha256(b"hello").hexdigest()
     assert [job.payload["file_id"] for job in world.records.jobs] == [ticket.file.id]
 
 
@@ -185,7 +190,7 @@ async def test_receiving_more_than_the_limit_stores_nothing(world: World) -> Non
     ticket = await world.uploads.issue_upload_url(ALICE, "a.txt", True, SIGNED_URL_POLICY)
     with pytest.raises(TooLarge):
         await world.uploads.receive(ticket.file.storage_key, _chunks(b"hello!"), max_bytes=5)
-    assert ticket.file.storage_key not in world.store.objects
+    assert world.store.objects == {}
     assert world.records.files[ticket.file.id].status is FileStatus.PENDING
 
 
@@ -193,10 +198,49 @@ async def test_a_second_upload_to_a_closed_session_is_refused_and_keeps_the_firs
     world: World,
 ) -> None:
     ticket = await world.uploads.issue_upload_url(ALICE, "a.txt", True, SIGNED_URL_POLICY)
-    await world.uploads.receive(ticket.file.storage_key, _chunks(b"first"), max_bytes=99)
+    first = await world.uploads.receive(ticket.file.storage_key, _chunks(b"first"), max_bytes=99)
     with pytest.raises(Conflict):
         await world.uploads.receive(ticket.file.storage_key, _chunks(b"second"), max_bytes=99)
-    assert world.store.objects[ticket.file.storage_key] == b"first"
+    assert world.store.objects == {first.storage_key: b"first"}
+
+
+async def _slow(data: bytes, gate: asyncio.Event) -> AsyncIterator[bytes]:
+    yield data[:1]
+    await gate.wait()
+    yield data[1:]
+
+
+async def test_two_uploads_racing_on_one_url_keep_the_first_to_finish_and_drop_the_other(
+    world: World,
+) -> None:
+    ticket = await world.uploads.issue_upload_url(ALICE, "a.txt", True, SIGNED_URL_POLICY)
+    gate = asyncio.Event()
+    slow = asyncio.create_task(
+        world.uploads.receive(ticket.file.storage_key, _slow(b"second", gate), max_bytes=99)
+    )
+    await asyncio.sleep(0)  # the slow one has started and read the pending record
+    fast = await world.uploads.receive(ticket.file.storage_key, _chunks(b"first"), max_bytes=99)
+    gate.set()
+    with pytest.raises(Conflict):
+        await slow
+    assert world.store.objects == {fast.storage_key: b"first"}
+    assert world.records.files[ticket.file.id] == fast
+    assert len(world.records.jobs) == 1
+
+
+async def test_an_upload_racing_a_delete_is_refused_and_leaves_nothing(world: World) -> None:
+    ticket = await world.uploads.issue_upload_url(ALICE, "a.txt", True, SIGNED_URL_POLICY)
+    gate = asyncio.Event()
+    slow = asyncio.create_task(
+        world.uploads.receive(ticket.file.storage_key, _slow(b"bytes", gate), max_bytes=99)
+    )
+    await asyncio.sleep(0)
+    await world.files.delete(ALICE, ticket.file.id)
+    gate.set()
+    with pytest.raises(Conflict):
+        await slow
+    assert world.store.objects == {}
+    assert world.records.files == {}
 
 
 async def test_receiving_for_a_key_with_no_upload_session_stores_nothing(world: World) -> None:

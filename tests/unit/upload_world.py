@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from filedock.core.files import FileService
 from filedock.core.principal import Principal
 from filedock.core.processing import FileProcessor
-from filedock.core.uploads import FORM_COMMAND_POLICY, SIGNED_URL_POLICY, UploadService
+from filedock.core.upload_policy import FORM_COMMAND_POLICY, SIGNED_URL_POLICY
+from filedock.core.uploads import UploadService
 from tests.unit.memory_ports import MemoryRecords, MemoryScanner, MemoryStore
 
-ALICE = Principal("alice", "user")
-BOB = Principal("bob", "user")
+ALICE = Principal("bearer", "alice", "user")
+BOB = Principal("bearer", "bob", "user")
 
 
 @dataclass

@@ -19,7 +19,7 @@ from jwt.exceptions import PyJWTError
 from filedock.auth.rs256 import RS256, check_times, check_verifier_arguments, verified_payload
 from filedock.auth.tokens import DEFAULT_ROLE, JwksKeys
 from filedock.core.errors import Unauthenticated
-from filedock.core.principal import ADMIN_ROLE, Principal
+from filedock.core.principal import ADMIN_ROLE, COGNITO_REALM, Principal
 
 if TYPE_CHECKING:
     from filedock.config import Settings
@@ -77,6 +77,7 @@ class CognitoVerifier:
         email = identity.get("email")
         admin = identity.get(ACCOUNT_TYPE_CLAIM) == ADMIN_ACCOUNT_TYPE
         return Principal(
+            realm=COGNITO_REALM,
             user_id=user_id,
             role=ADMIN_ROLE if admin else DEFAULT_ROLE,
             email=email if isinstance(email, str) and email else None,

@@ -20,7 +20,8 @@ from jwt.exceptions import PyJWTError
 
 from filedock.auth.rs256 import RS256, check_times, check_verifier_arguments, verified_payload
 from filedock.auth.tokens import JwksKeys
-from filedock.core.auth_requests import IdTokenRefused, VerifiedIdentity
+from filedock.core.account_model import VerifiedIdentity
+from filedock.core.auth_requests import IdTokenRefused
 from filedock.core.errors import Unauthenticated
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from jwt.exceptions import (
 )
 
 from filedock.core.errors import Unauthenticated
-from filedock.core.principal import Principal
+from filedock.core.principal import BEARER_REALM, Principal, bearer_realm
 
 HASURA_CLAIMS_NAMESPACE = "https://hasura.io/jwt/claims"
 DEFAULT_ROLE = "user"
@@ -145,7 +145,12 @@ class BearerVerifier:
             )
         except PyJWTError as error:
             raise Unauthenticated(_describe(error)) from error
-        return _principal_from(claims)
+        # Our own secret is one realm; each issuer whose keys we fetch is another.
+        iss = claims.get("iss")
+        realm = BEARER_REALM if algorithm == "HS256" else bearer_realm(
+            iss if isinstance(iss, str) else None
+        )
+        return _principal_from(claims, realm)
 
     def _key_for(self, header: dict[str, Any]) -> tuple[str, str | RSAPublicKey]:
         algorithm = header.get("alg")
@@ -279,7 +284,7 @@ def _describe(error: PyJWTError) -> str:
     return "token is invalid"
 
 
-def _principal_from(claims: dict[str, Any]) -> Principal:
+def _principal_from(claims: dict[str, Any], realm: str) -> Principal:
     hasura = _hasura_claims(claims.get(HASURA_CLAIMS_NAMESPACE))
     user_id = _text(hasura.get("x-hasura-user-id")) or _text(claims.get("sub"))
     if user_id is None:
@@ -287,6 +292,7 @@ def _principal_from(claims: dict[str, Any]) -> Principal:
     role = _text(hasura.get("x-hasura-default-role")) or _text(claims.get("role")) or DEFAULT_ROLE
     email = claims.get("email")
     return Principal(
+        realm=realm,
         user_id=user_id,
         role=role,
         email=email if isinstance(email, str) and email else None,

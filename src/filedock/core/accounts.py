@@ -16,20 +16,17 @@ import hashlib
 import hmac
 import math
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, TypeGuard
 
 import jwt
 from jwt.exceptions import InvalidSignatureError, PyJWTError
 
+from filedock.core.account_model import Account, AccountType
 from filedock.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from filedock.core.files import Clock, utc_now
-from filedock.core.principal import ADMIN_ROLE, Principal
 from filedock.ports.accounts import AccountStore, EmailTaken
 
-RESEARCHER_ROLE = "researcher"
 TOKEN_ISSUER = "filedock/cosphere"
 TOKEN_AUDIENCE = "filedock/cosphere/accounts"
 DEFAULT_TOKEN_LIFETIME = timedelta(hours=24)
@@ -46,30 +43,6 @@ _EMAIL = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
 )
-
-
-class AccountType(StrEnum):
-    ADMIN = "ADMIN"
-    RESEARCHER = "RESEARCHER"
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    id: int
-    email: str
-    type: AccountType
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def is_admin(self) -> bool:
-        return self.type is AccountType.ADMIN
-
-    @property
-    def principal(self) -> Principal:
-        """The caller this account is to the rest of the core: ADMIN accounts are admins."""
-        role = ADMIN_ROLE if self.is_admin else RESEARCHER_ROLE
-        return Principal(user_id=str(self.id), role=role, email=self.email)
 
 
 def admin_only(account: Account) -> Account:

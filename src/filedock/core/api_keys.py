@@ -19,9 +19,9 @@ import hmac
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
+from filedock.core.account_model import ApiKey
 from filedock.core.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from filedock.core.files import Clock, utc_now
 from filedock.ports.api_keys import ApiKeyNameTaken, ApiKeyStore
@@ -34,22 +34,6 @@ INVALID_KEY_MESSAGE = "Missing or invalid API key"
 
 _KEY = re.compile(re.escape(KEY_PREFIX) + r"[A-Za-z0-9_-]{43}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    """A stored key: everything but the key itself, which is shown once at creation."""
-
-    id: str
-    name: str
-    prefix: str
-    key_hash: str
-    created_at: datetime
-    revoked_at: datetime | None = None
-
-    @property
-    def is_revoked(self) -> bool:
-        return self.revoked_at is not None
 
 
 def hash_api_key(key: str) -> str:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from filedock.core.accounts import Account, AccountService, normalize_email
+from filedock.core.account_model import Account, AuthRequest
+from filedock.core.accounts import AccountService, normalize_email
 from filedock.core.errors import Expired, InvalidInput, NotFound, Unauthenticated
 from filedock.core.files import Clock, utc_now
 from filedock.ports.accounts import AuthRequestStore, IdTokenVerifier
@@ -26,27 +27,6 @@ from filedock.ports.accounts import AuthRequestStore, IdTokenVerifier
 DEFAULT_LIFETIME = timedelta(minutes=10)
 # Expired requests are kept this long (answering "expired", not "unknown"), then purged.
 PURGE_AFTER = timedelta(days=1)
-
-
-@dataclass(frozen=True, slots=True)
-class AuthRequest:
-    uuid: str
-    created_at: datetime
-    expires_at: datetime
-    account_id: int | None = None
-    attached_at: datetime | None = None
-    exchanged_at: datetime | None = None
-
-    def is_expired(self, now: datetime) -> bool:
-        return now >= self.expires_at
-
-
-@dataclass(frozen=True, slots=True)
-class VerifiedIdentity:
-    """What a verified ID token says: the provider's subject and a verified email."""
-
-    subject: str
-    email: str
 
 
 @dataclass(frozen=True, slots=True)

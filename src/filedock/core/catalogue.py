@@ -8,15 +8,21 @@ face only parses JSON and renders. Deleting an item with live download requests 
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
-from filedock.core.accounts import Account
+from filedock.core.account_model import Account
 from filedock.core.catalogue_model import (
+    DATASETS_PREFIX,
     MAX_NAME_LENGTH,
+    STORE_SCHEME,
     CatalogueItem,
     ExecutorType,
+    LocationRefused,
     NewCatalogueItem,
+    store_location_key,
     validate_sample,
     validate_spec,
 )
@@ -76,11 +82,13 @@ class CatalogueService:
         accounts: AccountStore,
         profiler: DatasetProfiler,
         *,
+        datasets_prefix: str = DATASETS_PREFIX,
         clock: Clock = utc_now,
     ) -> None:
         self._items = items
         self._accounts = accounts
         self._profiler = profiler
+        self._datasets_prefix = datasets_prefix
         self._clock = clock
 
     async def search(self, query: str | None) -> list[CatalogueEntry]:
@@ -128,10 +136,9 @@ class CatalogueService:
             updated_at=self._clock(),
         )
         try:
-            await self._items.update(changed)
+            return await self._entry(await self._write(item, changed))
         except ItemNameTaken:
             raise InvalidInput.one("name", _NAME_TAKEN) from None
-        return await self._entry(changed)
 
     async def delete(self, admin: Principal, item_id: int) -> CatalogueEntry:
         _require_admin(admin)
@@ -159,8 +166,18 @@ class CatalogueService:
             updated_by_id=int(admin.user_id),
             updated_at=self._clock(),
         )
-        await self._items.update(profiled)
-        return await self._entry(profiled)
+        # Profiling takes a while: an edit made meanwhile (another location, say) wins, and
+        # this profile, of what the item was, is refused rather than written over it.
+        return await self._entry(await self._write(item, profiled))
+
+    async def _write(self, read: CatalogueItem, changed: CatalogueItem) -> CatalogueItem:
+        """Write `changed` over the item as `read`, a compare-and-set on its revision."""
+        written = replace(changed, revision=uuid.uuid4().hex)
+        if await self._items.update(read, written):
+            return written
+        if await self._items.get(read.id) is None:
+            raise ItemNotFound(f"catalogue item {read.id} does not exist")
+        raise Conflict(f"catalogue item {read.id} changed meanwhile; read it and try again")
 
     async def _item(self, item_id: int) -> CatalogueItem:
         item = await self._items.get(item_id)
@@ -198,7 +215,7 @@ class CatalogueService:
             ("executor_type", _executor_type),
             ("spec", validate_spec),
             ("sample", validate_sample),
-            ("location", _location),
+            ("location", partial(_location, datasets_prefix=self._datasets_prefix)),
         ):
             if name not in body:
                 if name in ("name", "spec"):
@@ -249,9 +266,16 @@ def _executor_type(value: Any) -> ExecutorType:
         ) from None
 
 
-def _location(value: Any) -> str | None:
+def _location(value: Any, *, datasets_prefix: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_LOCATION_LENGTH:
         raise InvalidInput.one("location", "Enter a path of a Parquet or CSV dataset.")
-    return value.strip()
+    location = value.strip()
+    if location.startswith(STORE_SCHEME):
+        # The profiler checks again: items stored before this rule must not slip through.
+        try:
+            store_location_key(location, datasets_prefix)
+        except LocationRefused as exc:
+            raise InvalidInput.one("location", str(exc)) from None
+    return location

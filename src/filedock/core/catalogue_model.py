@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 ColumnSpec = dict[str, Any]
 
+# A `store:` location names objects of filedock's own store, and only under this prefix
+# (FILEDOCK_CATALOGUE_DATASETS_PREFIX): the rest of the store is people's private uploads.
+STORE_SCHEME: Final = "store:"
+DATASETS_PREFIX: Final = "datasets/"
 COLUMN_TYPES: Final = ("STRING", "INTEGER", "FLOAT", "BOOLEAN", "DATETIME", "DATE", "TIMESTAMP")
 MAX_NAME_LENGTH = 200
 MAX_SAMPLE_ROWS = 100
@@ -59,6 +63,8 @@ class CatalogueItem:
     created_at: datetime
     updated_at: datetime
     location: str | None = None
+    # Changes on every write; an update succeeds only against the revision it read.
+    revision: str = ""
 
 
 SPEC_SCHEMA: Final[dict[str, Any]] = {
@@ -96,6 +102,30 @@ def _spec_validator() -> Draft202012Validator:
     from jsonschema import Draft202012Validator
 
     return Draft202012Validator(SPEC_SCHEMA)
+
+
+class LocationRefused(ValueError):
+    """A `store:` location that could name objects outside the datasets prefix."""
+
+
+def store_location_key(location: str, datasets_prefix: str) -> str:
+    """The key or key prefix `store:<key>` names, if it lies under `datasets_prefix`.
+
+    Raises `LocationRefused` otherwise. Keys are compared as text, never normalised: a key
+    with `..`, `//`, a backslash or a leading `/` is refused rather than interpreted.
+    """
+    key = location.removeprefix(STORE_SCHEME)
+    if ".." in key or "//" in key or "\\" in key or key.startswith("/"):
+        raise LocationRefused(
+            f"a store: location must not contain '..', '//' or a backslash, nor start with "
+            f"'/'; name objects under {datasets_prefix}, like {STORE_SCHEME}{datasets_prefix}iot/"
+        )
+    if not key.startswith(datasets_prefix):
+        raise LocationRefused(
+            f"a store: location must be under {datasets_prefix}, "
+            f"like {STORE_SCHEME}{datasets_prefix}iot/"
+        )
+    return key
 
 
 def validate_spec(spec: object) -> list[ColumnSpec]:

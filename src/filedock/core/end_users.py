@@ -1,8 +1,9 @@
 """End users of trusted back-ends: an API key vouches for the back-end, a UUID names its user.
 
-A back-end's users are identified only by the UUID it sends, so every key-holding back-end
-must be trusted not to speak for users that are not its own; keys are for servers, never for
-browsers. Rate limits count per key and user, so one busy user cannot starve the others.
+A back-end's users are identified only by the UUID it sends, and only within that key's own
+realm: the same UUID sent with another key is another user, so a back-end can reach nothing
+but the files made through its key. Keys are for servers, never for browsers. Rate limits
+count per key and user, so one busy user cannot starve the others.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import uuid
 
 from filedock.core.api_keys import ApiKeyService
 from filedock.core.errors import InvalidInput
-from filedock.core.principal import Principal
+from filedock.core.principal import Principal, api_key_realm
 from filedock.core.rate_limit import RateLimiter
 
 END_USER_ROLE = "user"
@@ -31,7 +32,7 @@ class EndUserAuthenticator:
         key = await self._api_keys.authenticate(api_key)
         user = parse_user_id(user_id)
         self._limiter.check(f"{key.id}:{user}")
-        return Principal(user_id=user, role=END_USER_ROLE)
+        return Principal(api_key_realm(key.id), user, END_USER_ROLE)
 
 
 def parse_user_id(user_id: str | None) -> str:

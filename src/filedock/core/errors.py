@@ -79,8 +79,15 @@ class UnsupportedType(DomainError):
     code = "unsupported_type"
 
 
-class StorageUnavailable(DomainError):
-    code = "storage_unavailable"
+class Unavailable(DomainError):
+    """A dependency (database, object store, virus scanner) is down: nothing was decided,
+    and the same request may succeed later (503 on every face, a retry for jobs).
+
+    Backends raise their own subclasses of it at the port boundary, so the core and the
+    faces never translate outages by hand.
+    """
+
+    code = "unavailable"
 
 
 class RateLimited(DomainError):

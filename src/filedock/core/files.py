@@ -6,36 +6,38 @@ limits on the body, and which content may be shown inline.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from filedock.core.errors import (
     Conflict,
-    Forbidden,
     InvalidInput,
     NotFound,
     NotReady,
     ProcessingRefused,
-    StorageUnavailable,
     TooLarge,
 )
-from filedock.core.model import File, FileStatus
+from filedock.core.lifecycle import FileLifecycle, reachable
+from filedock.core.model import File, FileStatus, media_type
 from filedock.core.principal import Principal
+from filedock.core.signing import SignedGrants
 from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileIdTaken, FileRecords
 from filedock.ports.objectstore import ObjectStore, ObjectTooLarge, StoreUnavailable
 from filedock.ports.presign import PresignedRequest
 
 PROCESS_FILE_JOB = "process_file"
+# Where accepted bytes live: no signed upload URL can write under it.
+PRIVATE_PREFIX = "files/"
 MAX_FILE_ID_LENGTH = 128
-# Long enough to start a download on a slow phone, short enough that a leaked link dies soon.
-DOWNLOAD_URL_EXPIRY = timedelta(minutes=5)
 
 Clock = Callable[[], datetime]
+log = logging.getLogger("filedock.files")
 
 _FILE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _MIME = re.compile(
@@ -87,10 +89,6 @@ def validate_content_type(content_type: str | None) -> str:
     return value
 
 
-def media_type(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
-
-
 def is_active_content(content_type: str) -> bool:
     """Content a browser could execute: always sent as an attachment."""
     kind = media_type(content_type)
@@ -120,8 +118,11 @@ class FileService:
         store: ObjectStore,
         *,
         max_upload_bytes: int,
+        grants: SignedGrants | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        self._grants = grants or SignedGrants(store, None)
+        self._lifecycle = FileLifecycle(records, clock)
         self._records = records
         self._store = store
         self._max_upload_bytes = max_upload_bytes
@@ -140,7 +141,12 @@ class FileService:
         *,
         declared_length: int | None = None,
     ) -> File:
-        """Store `body` as a new file and queue its processing; all or nothing."""
+        """Store `body` as a new file and queue its processing; all or nothing.
+
+        The bytes are stored under a fresh key first and the record is inserted after, with
+        its processing job: the insert is what claims the id. A writer that dies leaves no
+        record holding the id, only an unreferenced object the reconciler removes.
+        """
         validate_file_id(file_id)
         content_type = validate_content_type(content_type)
         if declared_length is not None and declared_length > self._max_upload_bytes:
@@ -149,67 +155,53 @@ class FileService:
         first = await _first_non_empty(chunks)
         if first is None:
             raise InvalidInput.one("body", "the body is empty")
+        if await self._lifecycle.get(file_id) is not None:  # refuse early; the insert decides
+            raise _id_taken(file_id)
+        storage_key = f"{PRIVATE_PREFIX}{uuid.uuid4().hex}"
+        try:
+            stored = await self._store.write(
+                storage_key, _prepend(first, chunks), max_bytes=self._max_upload_bytes
+            )
+        except ObjectTooLarge:
+            raise TooLarge(self._max_upload_bytes) from None
         now = self._clock()
         file = File(
             id=file_id,
+            owner_realm=principal.realm,
             owner_id=principal.user_id,
             owner_role=principal.role,
-            storage_key=f"files/{uuid.uuid4().hex}",
+            storage_key=storage_key,
             content_type=content_type,
-            status=FileStatus.PENDING,
+            status=FileStatus.UPLOADED,
             created_at=now,
             updated_at=now,
-        )
-        try:
-            await self._records.insert(file)
-        except FileIdTaken:
-            raise Conflict(f"a file with id {file_id!r} exists already") from None
-        try:
-            stored = await self._store.write(
-                file.storage_key, _prepend(first, chunks), max_bytes=self._max_upload_bytes
-            )
-        except BaseException as exc:
-            await self._records.remove(file.id)
-            if isinstance(exc, ObjectTooLarge):
-                raise TooLarge(self._max_upload_bytes) from None
-            if isinstance(exc, StoreUnavailable):
-                raise StorageUnavailable("the object store is unavailable") from exc
-            raise
-        uploaded = replace(
-            file,
             size=stored.size,
             sha256=stored.sha256,
-            status=FileStatus.UPLOADED,
-            updated_at=self._clock(),
         )
-        await self._records.save(
-            uploaded, then=[JobRequest(PROCESS_FILE_JOB, {"file_id": file.id})]
-        )
-        return uploaded
+        try:
+            return await self._lifecycle.create(
+                file, then=[JobRequest(PROCESS_FILE_JOB, {"file_id": file.id})]
+            )
+        except BaseException as exc:
+            await self._discard_object(storage_key)
+            if isinstance(exc, FileIdTaken):
+                raise _id_taken(file_id) from None
+            raise
 
     async def describe(self, principal: Principal, file_id: str) -> File:
         """The record of a file the principal may see."""
         validate_file_id(file_id)
-        file = await self._records.get(file_id)
-        if file is None or file.status is FileStatus.DELETED:
-            raise NotFound(f"no file with id {file_id!r}")
-        if not principal.may_access(file.owner_id):
-            raise Forbidden("only the owner or an admin may access this file")
-        return file
+        file = await self._lifecycle.get(file_id)
+        return reachable(principal, file, missing=f"no file with id {file_id!r}")
 
     async def open_download(self, principal: Principal, file_id: str) -> Download:
         """A ready file's bytes; anything not `ready` is refused with `NotReady`."""
         file = servable(await self.describe(principal, file_id))
         return Download(file, self._store.local_path(file.storage_key), self._store)
 
-    async def issue_download_url(
-        self, principal: Principal, file_id: str, *, expires_in: timedelta = DOWNLOAD_URL_EXPIRY
-    ) -> PresignedRequest:
+    async def issue_download_url(self, principal: Principal, file_id: str) -> PresignedRequest:
         """A short-lived signed GET of a ready file, saved under its filename."""
-        file = servable(await self.describe(principal, file_id))
-        return self._store.presign(
-            "GET", file.storage_key, expires_in=expires_in, download_name=file.filename or file.id
-        )
+        return self._grants.download_url(servable(await self.describe(principal, file_id)))
 
     async def open_by_key(self, storage_key: str) -> Download:
         """The ready file stored at `storage_key`, for a signed GET that names only the key.
@@ -224,14 +216,35 @@ class FileService:
         return Download(file, self._store.local_path(storage_key), self._store)
 
     async def delete(self, principal: Principal, file_id: str) -> File:
-        """Remove the object, then the record; returns the record as it was."""
+        """Mark the file deleted, then remove its object and record; returns it as it was."""
         file = await self.describe(principal, file_id)
-        try:
-            await self._store.delete(file.storage_key)
-        except StoreUnavailable as exc:
-            raise StorageUnavailable("the object store is unavailable") from exc
-        await self._records.remove(file.id)
+        gone = await self._lifecycle.delete(file, reason="deleted by its owner")
+        await purge(self._lifecycle, self._store, gone)
         return file
+
+    async def _discard_object(self, storage_key: str) -> None:
+        try:
+            await self._store.delete(storage_key)
+        except StoreUnavailable:
+            log.warning("could not remove an unrecorded object", extra={"key": storage_key})
+
+
+async def purge(lifecycle: FileLifecycle, store: ObjectStore, deleted: File) -> bool:
+    """Remove a deleted file's object, then its record; True when both are gone.
+
+    With the store down the record stays `deleted` (never served, never listed) and the
+    sweeper purges it later, so a delete never waits on the store.
+    """
+    try:
+        await store.delete(deleted.storage_key)
+    except StoreUnavailable:
+        log.warning("store unavailable; deleted file purged later", extra={"id": deleted.id})
+        return False
+    return await lifecycle.forget(deleted)
+
+
+def _id_taken(file_id: str) -> Conflict:
+    return Conflict(f"a file with id {file_id!r} exists already")
 
 
 def servable(file: File) -> File:

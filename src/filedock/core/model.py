@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -36,6 +36,8 @@ _TERMINAL = frozenset(
 @dataclass(frozen=True, slots=True)
 class File:
     id: str
+    # The owner is a subject within a realm (see principal.py): both decide who may use it.
+    owner_realm: str
     owner_id: str
     owner_role: str
     storage_key: str
@@ -53,10 +55,14 @@ class File:
     parent_kind: str | None = None
     parent_id: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
-
-    def moved_to(self, status: FileStatus, now: datetime, reason: str | None = None) -> File:
-        return replace(self, status=status, status_reason=reason, updated_at=now)
+    # Changes on every write; a write succeeds only against the revision it read (lifecycle).
+    revision: str = ""
 
     @property
     def etag(self) -> str | None:
         return f'"{self.sha256}"' if self.sha256 else None
+
+
+def media_type(content_type: str) -> str:
+    """The `type/subtype` of a Content-Type, lower-cased, without parameters."""
+    return content_type.split(";", 1)[0].strip().lower()

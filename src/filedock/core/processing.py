@@ -4,8 +4,9 @@ One pass over the stored object measures it, hashes it, keeps its head for type 
 streams it to the virus scanner. Then the upload policy decides: `ready`, `rejected` (too
 large, wrong type, not wholly scanned) or `infected` (the object is deleted at once). When the
 store or the scanner is down nothing is decided: the file stays `processing` and the job is
-retried later, so nothing unscanned is ever marked clean. Running it twice is harmless: a file
-already in a terminal state is left alone.
+retried later (`Unavailable`), so nothing unscanned is ever marked clean. Running it twice is
+harmless: a file already in a terminal state is left alone, and every move is a compare-and-set
+(core/lifecycle.py), so a run that lost to a delete or to another run changes nothing.
 """
 
 from __future__ import annotations
@@ -13,29 +14,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from filedock.core.files import Clock, utc_now
+from filedock.core.files import PRIVATE_PREFIX, Clock, utc_now
+from filedock.core.lifecycle import FileLifecycle, LostRace
 from filedock.core.model import File, FileStatus
 from filedock.core.sniffing import EXECUTABLES, detect_type, type_agrees
-from filedock.core.uploads import POLICY_LABEL, UploadPolicy
+from filedock.core.upload_policy import POLICY_LABEL, UploadPolicy
 from filedock.ports.metadata import FileRecords
-from filedock.ports.objectstore import (
-    ObjectNotFound,
-    ObjectStore,
-    ObjectTooLarge,
-    StoreUnavailable,
-)
-from filedock.ports.scanner import ScanIncomplete, Scanner, ScannerUnavailable
+from filedock.ports.objectstore import ObjectNotFound, ObjectStore, ObjectTooLarge
+from filedock.ports.scanner import ScanIncomplete, Scanner
 
 SNIFF_BYTES = 64 * 1024
-# What processing accepts from a signed upload's landing key is copied here, where no signed
-# URL can write.
-PRIVATE_PREFIX = "files/"
-
-
-class RetryLater(Exception):
-    """A dependency is down; the job must run again later and nothing was decided."""
 
 
 class FileProcessor:
@@ -48,30 +39,55 @@ class FileProcessor:
         *,
         clock: Clock = utc_now,
     ) -> None:
-        self._records = records
+        self._lifecycle = FileLifecycle(records, clock)
         self._store = store
         self._scanner = scanner
         self._policies = policies or {}
-        self._clock = clock
 
     async def process(self, file_id: str) -> FileStatus | None:
-        """Process one file; returns its new status, or None when there is nothing to do."""
-        file = await self._records.get(file_id)
+        """Process one file; returns its new status, or None when there is nothing to do.
+
+        Every write is a compare-and-set: if the file moved meanwhile (its owner deleted it,
+        another run of this job decided first) this run's outcome is dropped, and any bytes
+        it copied that no record refers to are removed. An outage raises `Unavailable`
+        with nothing decided, for the job to be retried.
+        """
+        file = await self._lifecycle.get(file_id)
         if file is None or file.status.is_terminal or file.status is FileStatus.PENDING:
             return None
-        if file.status is not FileStatus.PROCESSING:
-            file = file.moved_to(FileStatus.PROCESSING, self._clock())
-            await self._records.save(file)
-        outcome = await self._inspect(file)
-        if outcome.status in (FileStatus.INFECTED, FileStatus.REJECTED):
-            await self._discard(outcome)
-        await self._records.save(outcome)
-        return outcome.status
+        try:
+            if file.status is FileStatus.UPLOADED:
+                file = await self._lifecycle.move(file, FileStatus.PROCESSING)
+            decision = await self._inspect(file)
+            if decision.status in (FileStatus.INFECTED, FileStatus.REJECTED):
+                # Refused bytes are never served: they go first, the record keeps the reason.
+                await self._store.delete(decision.file.storage_key)
+            await self._lifecycle.move(
+                decision.file, decision.status, reason=decision.reason, **decision.changes
+            )
+        except LostRace as lost:
+            await self._remove_if_unreferenced(lost.file_id, lost.storage_key)
+            return None
+        return decision.status
 
-    async def _inspect(self, file: File) -> File:
+    async def give_up(self, file_id: str, reason: str) -> None:
+        """The job will not run again: the file must not wait in `processing` for ever."""
+        for _ in range(3):
+            file = await self._lifecycle.get(file_id)
+            if file is None or file.status.is_terminal or file.status is FileStatus.PENDING:
+                return
+            try:
+                await self._lifecycle.move(
+                    file, FileStatus.FAILED, reason=f"processing gave up: {reason}"
+                )
+                return
+            except LostRace:
+                continue
+
+    async def _inspect(self, file: File) -> _Decision:
         policy = self._policies.get(file.labels.get(POLICY_LABEL, ""))
         if policy and file.size is not None and file.size > policy.max_bytes:
-            return self._refuse(file, FileStatus.REJECTED, _too_large(file.size, policy))
+            return _Decision(file, FileStatus.REJECTED, _too_large(file.size, policy))
         try:
             if policy is not None and file.storage_key.startswith(policy.key_prefix):
                 file, reading = await self._take_in(file, policy)
@@ -81,29 +97,23 @@ class FileProcessor:
                 verdict = await self._scanner.scan(reading.chunks())
                 await reading.drain()  # a scanner may stop early; the hash needs every byte
         except _TooLarge as exc:
-            return self._refuse(exc.file, FileStatus.REJECTED, exc.reason)
+            return _Decision(file, FileStatus.REJECTED, exc.reason)
         except ObjectNotFound:
-            return self._refuse(file, FileStatus.FAILED, "the stored object is missing")
-        except StoreUnavailable as exc:
-            raise RetryLater("the object store is unavailable") from exc
-        except ScannerUnavailable as exc:
-            raise RetryLater("the virus scanner is unavailable") from exc
+            return _Decision(file, FileStatus.FAILED, "the stored object is missing")
         except ScanIncomplete as exc:
             reason = f"the virus scanner could not read the whole file ({exc})"
-            return self._refuse(file, FileStatus.REJECTED, reason)
+            return _Decision(file, FileStatus.REJECTED, reason)
         if not verdict.clean:
-            return self._refuse(file, FileStatus.INFECTED, f"virus found: {verdict.signature}")
+            return _Decision(file, FileStatus.INFECTED, f"virus found: {verdict.signature}")
         # libmagic may take milliseconds on odd text; off the event loop.
         detected = await asyncio.to_thread(detect_type, reading.head, file.filename)
-        measured = replace(file, size=reading.size, sha256=reading.sha256, detected_type=detected)
+        measured = {"size": reading.size, "sha256": reading.sha256, "detected_type": detected}
         if file.sha256 is not None and (file.sha256, file.size) != (reading.sha256, reading.size):
-            return self._refuse(
-                file, FileStatus.FAILED, "the stored object differs from the upload"
-            )
-        refusal = _policy_refusal(measured, reading.size, policy)
+            return _Decision(file, FileStatus.FAILED, "the stored object differs from the upload")
+        refusal = _policy_refusal(replace(file, **measured), reading.size, policy)  # type: ignore[arg-type]
         if refusal is not None:
-            return self._refuse(measured, FileStatus.REJECTED, refusal)
-        return measured.moved_to(FileStatus.READY, self._clock())
+            return _Decision(file, FileStatus.REJECTED, refusal, measured)
+        return _Decision(file, FileStatus.READY, None, measured)
 
     async def _take_in(self, file: File, policy: UploadPolicy | None) -> tuple[File, _Reading]:
         """Copy a signed upload from its landing key to a private key, measuring as it goes.
@@ -122,23 +132,31 @@ class FileProcessor:
             await self._store.write(private_key, reading.chunks(), max_bytes=limit)
         except ObjectTooLarge:
             assert limit is not None
-            raise _TooLarge(
-                file, f"the file is over this upload's limit of {limit} bytes"
-            ) from None
-        moved = replace(file, storage_key=private_key, updated_at=self._clock())
-        await self._records.save(moved)
+            raise _TooLarge(f"the file is over this upload's limit of {limit} bytes") from None
+        try:
+            moved = await self._lifecycle.revise(file, storage_key=private_key)
+        except LostRace as lost:
+            raise LostRace(str(lost), file_id=file.id, storage_key=private_key) from None
         await self._store.delete(file.storage_key)
         return moved, reading
 
-    def _refuse(self, file: File, status: FileStatus, reason: str) -> File:
-        return file.moved_to(status, self._clock(), reason)
+    async def _remove_if_unreferenced(self, file_id: str | None, key: str | None) -> None:
+        """After losing a race: bytes this run wrote that no record names must not linger."""
+        if file_id is None or key is None:
+            return
+        current = await self._lifecycle.get(file_id)
+        if current is None or current.storage_key != key:
+            await self._store.delete(key)
 
-    async def _discard(self, file: File) -> None:
-        """Refused bytes are never served: delete them (the record keeps the reason)."""
-        try:
-            await self._store.delete(file.storage_key)
-        except StoreUnavailable as exc:
-            raise RetryLater("the object store is unavailable") from exc
+
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    """What processing found: the record it worked on, its new status and measurements."""
+
+    file: File
+    status: FileStatus
+    reason: str | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
 
 
 def _policy_refusal(measured: File, size: int, policy: UploadPolicy | None) -> str | None:
@@ -154,9 +172,8 @@ def _policy_refusal(measured: File, size: int, policy: UploadPolicy | None) -> s
 
 
 class _TooLarge(Exception):
-    def __init__(self, file: File, reason: str) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.file = file
         self.reason = reason
 
 

@@ -1,6 +1,8 @@
 """Reconciliation: repair the drift between file records and the objects in the store.
 
-Two kinds of drift. An object that no record names (a crash between writing it and committing
+Three kinds of drift. A write that a dead writer left unfinished (a crash mid-upload) is
+removed once nothing has touched it for an hour; this also runs once at start-up. An object
+that no record names (a crash between writing it and committing
 its record, as when processing copies a landing object to its private key) is an orphan: once
 it is older than a grace period, so that uploads and copies still in flight are never touched,
 it is deleted. A record whose object is gone is marked `failed` and kept, so the loss stays
@@ -14,20 +16,24 @@ the next round starts over; every repair is idempotent.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from filedock.core.errors import StorageUnavailable
-from filedock.core.files import Clock, utc_now
+from filedock.core.errors import Unavailable
+from filedock.core.files import PRIVATE_PREFIX, Clock, utc_now
+from filedock.core.lifecycle import FileLifecycle, LostRace
 from filedock.core.model import File, FileStatus
-from filedock.core.processing import PRIVATE_PREFIX
-from filedock.core.uploads import LANDING_PREFIX
+from filedock.core.upload_policy import LANDING_PREFIX
 from filedock.ports.metadata import FileRecords
-from filedock.ports.objectstore import InvalidKey, ObjectNotFound, ObjectStore, StoreUnavailable
+from filedock.ports.objectstore import InvalidKey, ObjectNotFound, ObjectStore
 
+log = logging.getLogger("filedock.reconcile")
 MISSING_OBJECT_REASON = "the stored object is missing"
 DEFAULT_ORPHAN_GRACE = timedelta(hours=1)
+# A live write touches its temporary file or multipart upload far more often than this.
+DEFAULT_UNFINISHED_IDLE = timedelta(hours=1)
 DEFAULT_PAGE_SIZE = 200
 # Enough ids to look a few up from the log line; the count says how many there were.
 MISSING_IDS_REPORTED = 20
@@ -45,6 +51,7 @@ class ReconcileReport:
     missing_file_ids: list[str] = field(default_factory=list)
     checked_objects: int = 0
     checked_records: int = 0
+    unfinished_removed: int = 0
 
 
 class Reconciler:
@@ -57,29 +64,39 @@ class Reconciler:
         orphan_grace: timedelta = DEFAULT_ORPHAN_GRACE,
         prefixes: Sequence[str] = (PRIVATE_PREFIX, LANDING_PREFIX),
         page_size: int = DEFAULT_PAGE_SIZE,
+        unfinished_idle: timedelta = DEFAULT_UNFINISHED_IDLE,
     ) -> None:
         self._records = records
+        self._lifecycle = FileLifecycle(records, clock)
         self._store = store
         self._clock = clock
         self._grace = orphan_grace
         self._prefixes = tuple(prefixes)
         self._page_size = page_size
+        self._unfinished_idle = unfinished_idle
 
     async def run(self) -> ReconcileReport:
         """One round over the objects under the prefixes and over every record.
 
-        Raises `StorageUnavailable` or `MetadataUnavailable` when a dependency is down;
+        Raises `Unavailable` when a dependency is down;
         what was repaired before stays repaired.
         """
         report = ReconcileReport()
-        now = self._clock()
         try:
-            for prefix in self._prefixes:
-                await self._remove_orphans(prefix, now, report)
-            await self._fail_records_without_object(now, report)
-        except StoreUnavailable as exc:
-            raise StorageUnavailable("the object store is unavailable") from exc
+            report.unfinished_removed = await self.clean_after_crash()
+        except Unavailable:
+            # E.g. an S3 policy without the multipart-listing permissions: the rest of the
+            # round still repairs what it can (a store that is really down fails below).
+            log.warning("could not remove unfinished writes", exc_info=True)
+        now = self._clock()
+        for prefix in self._prefixes:
+            await self._remove_orphans(prefix, now, report)
+        await self._fail_records_without_object(now, report)
         return report
+
+    async def clean_after_crash(self) -> int:
+        """Remove writes a dead writer left unfinished; how many. Also the start of `run`."""
+        return await self._store.remove_unfinished_writes(self._unfinished_idle)
 
     async def _remove_orphans(self, prefix: str, now: datetime, report: ReconcileReport) -> None:
         batch: list[str] = []
@@ -161,13 +178,13 @@ class Reconciler:
         return [file for file, missing in zip(files, outcomes, strict=True) if missing is True]
 
     async def _mark_missing(self, file: File, report: ReconcileReport) -> None:
-        # The record may have moved on since its page was read: processing copied it to a
-        # private key, or it is being deleted (object first). Only an unchanged record is
-        # marked, so a repair never undoes someone else's newer write.
-        if await self._records.get(file.id) != file:
+        # The record may have moved since its page was read: processing copied it to a
+        # private key, or it was deleted. The move is a compare-and-set against the record as
+        # read, so a repair never undoes someone else's newer write.
+        try:
+            await self._lifecycle.move(file, FileStatus.FAILED, reason=MISSING_OBJECT_REASON)
+        except LostRace:
             return
-        failed = file.moved_to(FileStatus.FAILED, self._clock(), MISSING_OBJECT_REASON)
-        await self._records.save(failed)
         report.records_missing_object += 1
         if len(report.missing_file_ids) < MISSING_IDS_REPORTED:
             report.missing_file_ids.append(file.id)

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
-from filedock.core.errors import Forbidden, InvalidInput, NotFound, StorageUnavailable
+from filedock.core.errors import Forbidden, InvalidInput, NotFound
 from filedock.core.files import Clock, servable, utc_now
+from filedock.core.lifecycle import FileLifecycle, may_access
 from filedock.core.model import File, FileStatus
 from filedock.core.principal import Principal
-from filedock.core.uploads import UploadPolicy, content_type_for, pending_file, validate_filename
+from filedock.core.signing import SignedGrants
+from filedock.core.upload_policy import UploadPolicy
+from filedock.core.uploads import content_type_for, pending_file, validate_filename
 from filedock.ports.metadata import FileRecords
-from filedock.ports.objectstore import ObjectStore, StoreUnavailable
-from filedock.ports.presign import PresignedRequest, UploadLimits
+from filedock.ports.objectstore import ObjectStore
+from filedock.ports.presign import PresignedRequest
 from filedock.ports.schedules import ScheduleOwners
 
 SCHEDULE_PARENT = "schedule"
@@ -31,11 +33,11 @@ DUPLICATE_NAME = "Dublicate file name. Please choose another one."
 
 @dataclass(frozen=True, slots=True)
 class ScheduleRules:
-    """What schedules accept: file extensions, documents per schedule, URL lifetime."""
+    """What schedules accept: file extensions and documents per schedule. Their URLs live as
+    long as the schedules upload policy says."""
 
     extensions: tuple[str, ...]
     max_documents: int
-    url_expiry: timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +57,12 @@ class ScheduleDocuments:
         policy: UploadPolicy,
         rules: ScheduleRules,
         *,
+        grants: SignedGrants | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        self._grants = grants or SignedGrants(store, None)
         self._records = records
+        self._lifecycle = FileLifecycle(records, clock)
         self._store = store
         self._owners = owners
         self._policy = policy
@@ -98,13 +103,8 @@ class ScheduleDocuments:
             parent_kind=SCHEDULE_PARENT,
             parent_id=schedule_id,
         )
-        form = self._store.presign_post(
-            file.storage_key,
-            expires_in=self._policy.url_expiry,
-            limits=UploadLimits(self._policy.max_bytes, content_type),
-        )
-        await self._records.insert(file)
-        return AttachedDocument(file, form)
+        form = self._grants.upload_form(file.storage_key, self._policy, content_type)
+        return AttachedDocument(await self._lifecycle.create(file), form)
 
     async def documents(self, principal: Principal, schedule_id: str) -> list[File]:
         """The schedule's documents, oldest first; a schedule never used has none."""
@@ -118,17 +118,12 @@ class ScheduleDocuments:
     async def read_url(self, principal: Principal, document_id: str) -> PresignedRequest:
         """A short-lived signed GET of a processed document."""
         file = servable(await self._document(principal, document_id))
-        return self._store.presign(
-            "GET",
-            file.storage_key,
-            expires_in=self._rules.url_expiry,
-            download_name=file.filename or file.id,
-        )
+        return self._grants.download_url(file, lifetime=self._policy.url_expiry)
 
     async def delete_url(self, principal: Principal, document_id: str) -> PresignedRequest:
         """A short-lived signed DELETE of a document's object."""
         file = await self._document(principal, document_id)
-        return self._store.presign("DELETE", file.storage_key, expires_in=self._rules.url_expiry)
+        return self._grants.delete_url(file, lifetime=self._policy.url_expiry)
 
     async def remove(self, principal: Principal, schedule_id: str, document_id: str) -> None:
         """Remove a document of `schedule_id`: its object, then its record.
@@ -139,17 +134,18 @@ class ScheduleDocuments:
         file = await self._document(principal, document_id, include_deleted=True)
         if file.parent_id != validate_schedule_id(schedule_id):
             raise NotFound("Not found.")
-        try:
-            await self._store.delete(file.storage_key)
-        except StoreUnavailable as exc:
-            raise StorageUnavailable("the object store is unavailable") from exc
-        await self._records.remove(file.id)
+        if file.status is not FileStatus.DELETED:
+            file = await self._lifecycle.delete(file, reason="removed from its schedule")
+        await self._store.delete(file.storage_key)
+        await self._lifecycle.forget(file)
 
     async def _document(
         self, principal: Principal, document_id: str, *, include_deleted: bool = False
     ) -> File:
         file = await self._records.get(_checked_document_id(document_id))
         if file is None or file.parent_kind != SCHEDULE_PARENT or file.parent_id is None:
+            raise NotFound("Not found.")
+        if file.owner_realm != principal.realm:
             raise NotFound("Not found.")
         if file.status is FileStatus.DELETED and not include_deleted:
             raise NotFound("Not found.")
@@ -177,5 +173,6 @@ def _checked_document_id(document_id: str) -> str:
 
 
 def _check_access(principal: Principal, owner: str | None) -> None:
-    if owner is None or not principal.may_access(owner):
+    # Schedules are claimed only through this face, by callers of its one realm.
+    if owner is None or not may_access(principal, principal.realm, owner):
         raise Forbidden("You do not have permission to perform this action.")

@@ -20,7 +20,7 @@ from typing import Final
 
 import magic
 
-from filedock.core.files import media_type
+from filedock.core.model import media_type
 
 SNIFF_BYTES: Final = 64 * 1024
 """How much of the start of a file `detect_type` looks at."""

@@ -9,6 +9,8 @@ the blob face itself) and all of them call `notice_upload`, which is idempotent.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import mimetypes
 import unicodedata
 import uuid
@@ -22,28 +24,26 @@ from filedock.core.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
-    StorageUnavailable,
     TooLarge,
+    Unavailable,
     UnsupportedType,
 )
-from filedock.core.files import PROCESS_FILE_JOB, Clock, utc_now
+from filedock.core.files import PRIVATE_PREFIX, PROCESS_FILE_JOB, Clock, purge, utc_now
+from filedock.core.lifecycle import FileLifecycle, LostRace, create_or_existing, reachable
 from filedock.core.model import File, FileStatus
 from filedock.core.principal import Principal
+from filedock.core.signing import SignedGrants
 from filedock.core.sniffing import DOCX, XLSX
+from filedock.core.upload_policy import (
+    POLICY_LABEL,
+    UploadPolicy,
+)
 from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileRecords
-from filedock.ports.objectstore import (
-    ObjectNotFound,
-    ObjectStore,
-    ObjectTooLarge,
-    StoreUnavailable,
-)
-from filedock.ports.presign import PresignedRequest, UploadLimits
+from filedock.ports.objectstore import ObjectNotFound, ObjectStore, ObjectTooLarge
+from filedock.ports.presign import PresignedRequest
 
 MAX_FILENAME_LENGTH = 255
-POLICY_LABEL = "upload_policy"
-# Signed uploads land here; processing copies what it accepts to a private key.
-LANDING_PREFIX = "uploads/"
 
 # Extensions the platform's table may not know (or maps differently on some systems).
 _EXTENSION_TYPES = {
@@ -60,44 +60,6 @@ _EXTENSION_TYPES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class UploadPolicy:
-    """What one upload path accepts: types, size, where keys go and how long URLs live."""
-
-    name: str
-    allowed_types: tuple[str, ...]
-    max_bytes: int
-    key_prefix: str
-    url_expiry: timedelta
-    temporary_lifetime: timedelta
-
-    def allows(self, content_type: str) -> bool:
-        """Whether files of `content_type` may come this way; no listed types means any."""
-        if not self.allowed_types:
-            return True
-        return content_type.split(";", 1)[0].strip().lower() in self.allowed_types
-
-
-SIGNED_URL_POLICY = UploadPolicy(
-    name="signed-url",
-    allowed_types=("text/csv", "text/plain", "application/pdf", DOCX, XLSX),
-    max_bytes=10_485_760,
-    key_prefix=LANDING_PREFIX,
-    url_expiry=timedelta(seconds=600),
-    temporary_lifetime=timedelta(hours=24),
-)
-
-
-# Browser form uploads by command (seed 002): any type (processing still refuses executables
-# and sniffs what the bytes are), up to the server's upload limit, for an hour as in the seed.
-FORM_COMMAND_POLICY = UploadPolicy(
-    name="s3-command",
-    allowed_types=(),
-    max_bytes=5 * 1024**3,
-    key_prefix="direct_uploads/",
-    url_expiry=timedelta(hours=1),
-    temporary_lifetime=timedelta(hours=24),
-)
 COMMAND_PARENT = "upload_command"
 # The type of a file whose client named none; processing records what the bytes are.
 UNDECLARED_TYPE = "application/octet-stream"
@@ -123,10 +85,13 @@ class UploadService:
         store: ObjectStore,
         policies: dict[str, UploadPolicy],
         *,
+        grants: SignedGrants | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        self._lifecycle = FileLifecycle(records, clock)
         self._records = records
         self._store = store
+        self._grants = grants or SignedGrants(store, None)
         self._policies = policies
         self._clock = clock
 
@@ -155,71 +120,63 @@ class UploadService:
             persist=persist,
             expires_at=None if persist else now + policy.temporary_lifetime,
         )
-        request = self._store.presign(
-            "PUT",
-            file.storage_key,
-            expires_in=policy.url_expiry,
-            limits=UploadLimits(max_bytes=policy.max_bytes, content_type=content_type),
-        )
-        await self._records.insert(file)
-        return UploadTicket(file, request, policy)
+        request = self._grants.upload_url(file.storage_key, policy, content_type)
+        return UploadTicket(await self._lifecycle.create(file), request, policy)
 
     async def issue_command_upload(
         self, principal: Principal, command_id: str, policy: UploadPolicy
     ) -> UploadTicket:
         """A browser form upload for the client's command `command_id`, idempotently.
 
-        The same command from the same user gets the same key and a fresh signature (a retry
-        after a lost answer must not make a second file); another user's command id is
+        The command's file id is derived from the realm and the command id, so two requests
+        with the same command (a retry after a lost answer, or two at once) meet on one
+        record, and every answer is exactly the first one. Another user's command id is
         refused, so ids cannot be used to reach someone else's upload.
         """
-        earlier = await self._records.find_by_parent(COMMAND_PARENT, command_id)
-        if earlier:
-            file = earlier[0]
-            if file.owner_id != principal.user_id:
-                raise Forbidden("this command id belongs to another user's upload")
-            if file.status is FileStatus.PENDING:
-                # The session lives as long as its newest signature (see `_session_expired`).
-                file = replace(file, updated_at=self._clock())
-                await self._records.save(file)
-        else:
-            file = pending_file(
+        file_id = str(uuid.uuid5(_COMMAND_IDS, f"{principal.realm}\n{command_id}"))
+        file = await self._lifecycle.get(file_id) or await self._legacy_command(
+            principal, command_id
+        )
+        if file is None:
+            key = f"{policy.key_prefix}{uuid.uuid4()}"
+            request = self._grants.upload_form(key, policy)
+            first = pending_file(
                 principal,
                 policy,
-                f"{policy.key_prefix}{uuid.uuid4()}",
+                key,
                 UNDECLARED_TYPE,
                 self._clock(),
+                file_id=file_id,
                 parent_kind=COMMAND_PARENT,
                 parent_id=command_id,
             )
-            await self._records.insert(file)
-        request = self._store.presign_post(
-            file.storage_key,
-            expires_in=policy.url_expiry,
-            limits=UploadLimits(max_bytes=policy.max_bytes),
-        )
-        return UploadTicket(file, request, policy)
+            first = replace(first, labels={**first.labels, ANSWER_LABEL: _answer_text(request)})
+            file, _ = await create_or_existing(self._lifecycle, first)
+        if file.owner_realm != principal.realm or file.owner_id != principal.user_id:
+            raise Forbidden("this command id belongs to another user's upload")
+        return UploadTicket(file, self._first_answer(file, policy), policy)
 
     async def notice_upload(self, file: File) -> File:
-        """If a pending file's object has arrived, mark it uploaded and queue processing."""
+        """If a pending file's object has arrived, mark it uploaded and queue processing.
+
+        Idempotent: whoever notices first (a poll, the sweeper, a notification) moves the
+        file; the others get the record as it now is.
+        """
         if file.status is not FileStatus.PENDING:
             return file
         try:
             info = await self._store.head(file.storage_key)
         except ObjectNotFound:
             return file
-        except StoreUnavailable as exc:
-            raise StorageUnavailable("the object store is unavailable") from exc
-        uploaded = replace(
-            file, size=info.size, status=FileStatus.UPLOADED, updated_at=self._clock()
-        )
-        await self._records.save(
-            uploaded, then=[JobRequest(PROCESS_FILE_JOB, {"file_id": file.id})]
-        )
-        return uploaded
+        try:
+            return await self._lifecycle.move(
+                file, FileStatus.UPLOADED, size=info.size, then=[_process(file)]
+            )
+        except LostRace:
+            return await self._current(file)
 
     async def notice_key(self, storage_key: str) -> File | None:
-        """The store says `storage_key` was written (blob face, bucket notification)."""
+        """The store says `storage_key` was written (a bucket notification)."""
         file = await self._records.find_by_key(storage_key)
         return None if file is None else await self.notice_upload(file)
 
@@ -233,9 +190,10 @@ class UploadService:
         file = await self._records.find_by_key(storage_key)
         if file is None or file.status is not FileStatus.READY:
             return file
-        gone = file.moved_to(FileStatus.DELETED, self._clock(), "the object was deleted")
-        await self._records.save(gone)
-        return gone
+        try:
+            return await self._lifecycle.move(file, FileStatus.DELETED, reason=OBJECT_DELETED)
+        except LostRace:
+            return await self._records.get(file.id)
 
     async def notice_bucket_events(self, events: Sequence[BucketEvent]) -> int:
         """Act on a bucket's notifications; returns how many named an upload or file of ours.
@@ -258,10 +216,7 @@ class UploadService:
 
     async def remove_object(self, storage_key: str) -> None:
         """A signed DELETE on the local store: the object goes, then its record is told."""
-        try:
-            await self._store.delete(storage_key)
-        except StoreUnavailable as exc:
-            raise StorageUnavailable("the object store is unavailable") from exc
+        await self._store.delete(storage_key)
         await self.notice_removed(storage_key)
 
     async def receive(
@@ -269,45 +224,65 @@ class UploadService:
     ) -> File:
         """Store the bytes of a signed upload (the local store's `/_blobs/`), then notice them.
 
-        Only a pending upload takes bytes: once one upload has arrived, its processing has the
-        key, and a second PUT with the same URL must not change what is being scanned.
+        Only a pending upload takes bytes, and only once: each request writes to a key of its
+        own beside the landing key, and the compare-and-set that moves the file to `uploaded`
+        decides which request's bytes the file has. A request that loses (a second PUT with
+        the same URL, or one racing a delete) gets `Conflict` and its bytes are removed, so
+        nothing can change bytes that are being, or have been, scanned.
         """
         file = await self._records.find_by_key(storage_key)
         if file is None or file.status is not FileStatus.PENDING:
-            raise Conflict("this upload is closed: its bytes have arrived or it expired")
+            raise Conflict(CLOSED_UPLOAD)
+        arrival_key = f"{storage_key}.{uuid.uuid4().hex[:12]}"
         try:
-            await self._store.write(storage_key, chunks, max_bytes=max_bytes)
+            stored = await self._store.write(arrival_key, chunks, max_bytes=max_bytes)
         except ObjectTooLarge:
             raise TooLarge(max_bytes) from None
-        except StoreUnavailable as exc:
-            raise StorageUnavailable("the object store is unavailable") from exc
-        return await self.notice_upload(file)
+        try:
+            return await self._lifecycle.move(
+                file,
+                FileStatus.UPLOADED,
+                storage_key=arrival_key,
+                size=stored.size,
+                sha256=stored.sha256,
+                then=[_process(file)],
+            )
+        except BaseException as exc:
+            with contextlib.suppress(Unavailable):
+                await self._store.delete(arrival_key)
+            if isinstance(exc, LostRace):
+                raise Conflict(CLOSED_UPLOAD) from None
+            raise
 
     async def status(self, principal: Principal, file_id: str) -> File:
         """Where a file is; polling a pending upload notices its bytes."""
-        file = await self._records.get(file_id)
-        if file is None or file.status is FileStatus.DELETED:
-            raise NotFound(f"no file with id {file_id!r}")
-        if not principal.may_access(file.owner_id):
-            raise Forbidden("only the owner or an admin may access this file")
-        return await self.notice_upload(file)
+        file = await self._lifecycle.get(file_id)
+        return await self.notice_upload(
+            reachable(principal, file, missing=f"no file with id {file_id!r}")
+        )
 
     async def sweep(self, *, limit: int = 500) -> SweepReport:
-        """Notice unpolled uploads, drop sessions never used, remove expired temporary files."""
+        """Notice unpolled uploads, drop sessions never used, remove expired temporary files,
+        and purge deleted files whose object removal had to wait."""
         now = self._clock()
         report = SweepReport()
         for file in await self._records.find(status=FileStatus.PENDING, limit=limit):
             noticed = await self.notice_upload(file)
             if noticed.status is not FileStatus.PENDING:
                 report.noticed += 1
-            elif self._session_expired(file, now):
-                await self._forget(file)
-                report.abandoned += 1
+            elif self._session_expired(noticed, now):
+                report.abandoned += await self._forget(noticed)
         for file in await self._records.find(expires_before=now, limit=limit):
             if file.status in (FileStatus.PENDING, FileStatus.UPLOADED, FileStatus.PROCESSING):
                 continue  # still on its way; it is removed once it settles
-            await self._forget(file)
-            report.expired += 1
+            report.expired += await self._forget(file)
+        tombstones = await self._records.find(
+            status=FileStatus.DELETED, updated_before=now - SESSION_GRACE, limit=limit
+        )
+        for file in tombstones:
+            if file.status_reason == OBJECT_DELETED and file.updated_at > now - TOMBSTONE_AGE:
+                continue  # bytes already gone; the record waits for its schedule's removal
+            report.purged += await purge(self._lifecycle, self._store, file)
         return report
 
     def _session_expired(self, file: File, now: datetime) -> bool:
@@ -316,12 +291,61 @@ class UploadService:
         lifetime = (policy.url_expiry if policy else timedelta(hours=1)) + SESSION_GRACE
         return file.updated_at + lifetime < now
 
-    async def _forget(self, file: File) -> None:
+    async def _forget(self, file: File) -> bool:
+        """Delete an unused session or an expired file: record first, so no one uses it."""
+        if file.status is FileStatus.DELETED:
+            return await purge(self._lifecycle, self._store, file)
         try:
-            await self._store.delete(file.storage_key)
-        except StoreUnavailable as exc:
-            raise StorageUnavailable("the object store is unavailable") from exc
-        await self._records.remove(file.id)
+            gone = await self._lifecycle.move(file, FileStatus.DELETED, reason="expired")
+        except LostRace:
+            return False  # it moved on (bytes arrived, or its owner deleted it)
+        return await purge(self._lifecycle, self._store, gone)
+
+    async def _current(self, file: File) -> File:
+        current = await self._records.get(file.id)
+        if current is None or current.status is FileStatus.DELETED:
+            raise NotFound(f"no file with id {file.id!r}")
+        return current
+
+    async def _legacy_command(self, principal: Principal, command_id: str) -> File | None:
+        """A command recorded before command ids decided file ids (migration 0006)."""
+        for file in await self._records.find_by_parent(COMMAND_PARENT, command_id):
+            if file.owner_realm == principal.realm:
+                return file
+        return None
+
+    def _first_answer(self, file: File, policy: UploadPolicy) -> PresignedRequest:
+        answer = file.labels.get(ANSWER_LABEL)
+        if answer is not None:
+            saved = json.loads(answer)
+            return PresignedRequest(
+                method="POST",
+                url=saved["url"],
+                fields=saved["fields"],
+                headers={},
+                expires_at=datetime.fromisoformat(saved["expires_at"]),
+            )
+        return self._grants.upload_form(file.storage_key.removeprefix(PRIVATE_PREFIX), policy)
+
+
+# A file whose object a signed DELETE removed keeps its record this long, so a schedule's
+# "URL first, record second" removal still finds its document. Other deleted records are
+# purged by the request that deleted them, or (the store was down) by the next sweep.
+TOMBSTONE_AGE = timedelta(days=1)
+OBJECT_DELETED = "the object was deleted"
+CLOSED_UPLOAD = "this upload is closed: its bytes have arrived or it expired"
+ANSWER_LABEL = "command_answer"
+_COMMAND_IDS = uuid.UUID("6f1c8f0e-55b1-4c52-9a55-0a4b3c1d2e7f")
+
+
+def _process(file: File) -> JobRequest:
+    return JobRequest(PROCESS_FILE_JOB, {"file_id": file.id})
+
+
+def _answer_text(request: PresignedRequest) -> str:
+    return json.dumps(
+        {"url": request.url, "fields": request.fields, "expires_at": request.expires_at.isoformat()}
+    )
 
 
 SESSION_GRACE = timedelta(minutes=15)
@@ -341,6 +365,7 @@ class SweepReport:
     noticed: int = 0
     abandoned: int = 0
     expired: int = 0
+    purged: int = 0
 
 
 def pending_file(
@@ -356,6 +381,7 @@ def pending_file(
     """A new upload waiting for its bytes, owned by `principal`, under `policy`."""
     return File(
         id=file_id or str(uuid.uuid4()),
+        owner_realm=principal.realm,
         owner_id=principal.user_id,
         owner_role=principal.role,
         storage_key=storage_key,

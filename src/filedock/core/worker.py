@@ -1,8 +1,12 @@
 """Works the durable job queue: claim, run the handler for its kind, complete or retry.
 
 Jobs survive restarts because they are rows; a claim carries a lease, so a job whose worker
-died is taken again once the lease runs out. Failures retry with exponential backoff; after
-`max_attempts` the job is marked failed and the reason is logged.
+died is taken again once the lease runs out. Two kinds of failure are told apart:
+- an outage (`Unavailable`: database, store or scanner down) decided nothing, so the job is
+  retried with exponential backoff for as long as it takes, and never given up for it;
+- anything else is a bug or a poisoned input: retried with backoff, and after `max_attempts`
+  the job is marked failed, the reason logged, and the kind's `give_up` hook told, so the
+  thing the job was for (a file in `processing`) does not wait for ever.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 
+from filedock.core.errors import Unavailable
 from filedock.core.files import Clock, utc_now
 from filedock.ports.jobs import Job, JobQueue
 
 Handler = Callable[[Job], Awaitable[None]]
+GiveUp = Callable[[Job, str], Awaitable[None]]
 
 log = logging.getLogger("filedock.worker")
 
@@ -30,10 +36,12 @@ class JobWorker:
         poll_seconds: float = 1.0,
         lease: timedelta = timedelta(minutes=5),
         max_attempts: int = 10,
+        give_up: Mapping[str, GiveUp] | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._queue = queue
         self._handlers = dict(handlers)
+        self._give_up = dict(give_up or {})
         self._poll_seconds = poll_seconds
         self._lease = lease
         self._max_attempts = max_attempts
@@ -88,10 +96,16 @@ class JobWorker:
 
     async def _after_failure(self, job: Job, exc: Exception) -> None:
         reason = f"{type(exc).__name__}: {exc}"[:500]
-        if job.attempts >= self._max_attempts:
+        outage = isinstance(exc, Unavailable)
+        if not outage and job.attempts >= self._max_attempts:
+            give_up = self._give_up.get(job.kind)
+            if give_up is not None:
+                await give_up(job, reason)
             await self._queue.fail(job.id, reason)
             log.error("job gave up", extra={"job_id": job.id, "kind": job.kind, "error": reason})
             return
+        if not outage:
+            log.warning("job failed", exc_info=exc, extra={"job_id": job.id, "kind": job.kind})
         delay = backoff(job.attempts)
         await self._queue.retry(job.id, self._clock() + delay, reason)
         log.warning(

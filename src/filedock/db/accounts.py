@@ -13,8 +13,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from filedock.core.accounts import Account, AccountType
-from filedock.core.auth_requests import AuthRequest
+from filedock.core.account_model import Account, AccountType, AuthRequest
 from filedock.db.errors import unavailable_on_connection_errors
 from filedock.db.models import AccountRow, AuthRequestRow
 from filedock.ports.accounts import EmailTaken

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from filedock.core.api_keys import ApiKey
+from filedock.core.account_model import ApiKey
 from filedock.db.errors import unavailable_on_connection_errors
 from filedock.db.models import ApiKeyRow
 from filedock.ports.api_keys import ApiKeyNameTaken

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +35,7 @@ class SqlCatalogueItems:
             location=item.location,
             created_at=now,
             updated_at=now,
+            revision=uuid.uuid4().hex,
         )
         with unavailable_on_connection_errors():
             try:
@@ -63,21 +65,30 @@ class SqlCatalogueItems:
                 )
                 return [_to_item(row) for row in rows]
 
-    async def update(self, item: CatalogueItem) -> None:
+    async def update(self, expected: CatalogueItem, item: CatalogueItem) -> bool:
+        statement = (
+            update(CatalogueItemRow)
+            .where(
+                CatalogueItemRow.id == expected.id,
+                CatalogueItemRow.revision == expected.revision,
+            )
+            .values(
+                name=item.name,
+                executor_type=item.executor_type.value,
+                spec=item.spec,
+                sample=item.sample,
+                maintained_by_id=item.maintained_by_id,
+                updated_by_id=item.updated_by_id,
+                location=item.location,
+                updated_at=item.updated_at,
+                revision=item.revision,
+            )
+        )
         with unavailable_on_connection_errors():
             try:
                 async with self._sessions.begin() as session:
-                    row = await session.get(CatalogueItemRow, item.id)
-                    if row is None:
-                        return
-                    row.name = item.name
-                    row.executor_type = item.executor_type.value
-                    row.spec = item.spec
-                    row.sample = item.sample
-                    row.maintained_by_id = item.maintained_by_id
-                    row.updated_by_id = item.updated_by_id
-                    row.location = item.location
-                    row.updated_at = item.updated_at
+                    result = await session.execute(statement)
+                    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
             except IntegrityError:
                 raise ItemNameTaken(item.name) from None
 
@@ -115,4 +126,5 @@ def _to_item(row: CatalogueItemRow) -> CatalogueItem:
         location=row.location,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        revision=row.revision,
     )

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -33,12 +33,19 @@ class SqlFileRecords:
         # Pending files arrive one per signed-URL request: concurrent ones share a commit.
         self._inserts = GroupInsert(_engine_of(sessions), FileRow.__table__)
 
-    async def insert(self, file: File) -> None:
+    async def insert(self, file: File, *, then: Sequence[JobRequest] = ()) -> None:
         with unavailable_on_connection_errors():
             try:
-                await self._inserts.insert(_values(file))
+                if not then:
+                    await self._inserts.insert(_values(file))
+                    return
+                async with self._sessions.begin() as session:
+                    await session.execute(insert(FileRow).values(**_values(file)))
+                    for request in then:
+                        session.add(new_job_row(request, file.updated_at))
             except IntegrityError:
                 raise FileIdTaken(file.id) from None
+        self._on_enqueue()
 
     async def get(self, file_id: str) -> File | None:
         with unavailable_on_connection_errors():
@@ -69,9 +76,12 @@ class SqlFileRecords:
         *,
         status: FileStatus | None = None,
         expires_before: datetime | None = None,
+        updated_before: datetime | None = None,
         limit: int = 100,
     ) -> list[File]:
         query = select(FileRow).order_by(FileRow.created_at).limit(limit)
+        if updated_before is not None:
+            query = query.where(FileRow.updated_at < updated_before)
         if status is not None:
             query = query.where(FileRow.status == status.value)
         if expires_before is not None:
@@ -80,19 +90,35 @@ class SqlFileRecords:
             async with self._sessions() as session:
                 return [_to_file(row) for row in await session.scalars(query)]
 
-    async def save(self, file: File, *, then: Sequence[JobRequest] = ()) -> None:
+    async def replace(
+        self, expected: File, new: File, *, then: Sequence[JobRequest] = ()
+    ) -> bool:
+        values = _values(new)
+        del values["id"]
         with unavailable_on_connection_errors():
             async with self._sessions.begin() as session:
-                await session.merge(_to_row(file))
+                result = await session.execute(
+                    update(FileRow)
+                    .where(FileRow.id == expected.id, FileRow.revision == expected.revision)
+                    .values(**values)
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    return False
                 for request in then:
-                    session.add(new_job_row(request, file.updated_at))
+                    session.add(new_job_row(request, new.updated_at))
         if then:
             self._on_enqueue()
+        return True
 
-    async def remove(self, file_id: str) -> None:
+    async def remove(self, expected: File) -> bool:
         with unavailable_on_connection_errors():
             async with self._sessions.begin() as session:
-                await session.execute(delete(FileRow).where(FileRow.id == file_id))
+                result = await session.execute(
+                    delete(FileRow).where(
+                        FileRow.id == expected.id, FileRow.revision == expected.revision
+                    )
+                )
+                return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     async def page(self, *, after_id: str | None, limit: int) -> list[File]:
         # Keyset paging on the primary key: each page is an index range scan, however deep.
@@ -149,13 +175,10 @@ def new_job_row(request: JobRequest, now: datetime) -> JobRow:
     )
 
 
-def _to_row(file: File) -> FileRow:
-    return FileRow(**_values(file))
-
-
 def _values(file: File) -> dict[str, Any]:
     return dict(
         id=file.id,
+        owner_realm=file.owner_realm,
         owner_id=file.owner_id,
         owner_role=file.owner_role,
         storage_key=file.storage_key,
@@ -173,12 +196,14 @@ def _values(file: File) -> dict[str, Any]:
         labels=dict(file.labels),
         created_at=file.created_at,
         updated_at=file.updated_at,
+        revision=file.revision,
     )
 
 
 def _to_file(row: FileRow) -> File:
     return File(
         id=row.id,
+        owner_realm=row.owner_realm,
         owner_id=row.owner_id,
         owner_role=row.owner_role,
         storage_key=row.storage_key,
@@ -196,4 +221,5 @@ def _to_file(row: FileRow) -> File:
         labels=dict(row.labels or {}),
         created_at=row.created_at or datetime.now(UTC),
         updated_at=row.updated_at or datetime.now(UTC),
+        revision=row.revision,
     )

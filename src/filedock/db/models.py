@@ -52,6 +52,7 @@ class FileRow(Base):
     __tablename__ = "files"
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    owner_realm: Mapped[str] = mapped_column(String(128))
     owner_id: Mapped[str] = mapped_column(String(256), index=True)
     owner_role: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(1024), unique=True)
@@ -69,8 +70,13 @@ class FileRow(Base):
     labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Compare-and-set token: every write names the revision it read (core/lifecycle.py).
+    revision: Mapped[str] = mapped_column(String(32))
 
-    __table_args__ = (Index("ix_files_parent", "parent_kind", "parent_id"),)
+    __table_args__ = (
+        Index("ix_files_parent", "parent_kind", "parent_id"),
+        Index("ix_files_owner", "owner_realm", "owner_id"),
+    )
 
 
 class JobRow(Base):
@@ -176,6 +182,7 @@ class CatalogueItemRow(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revision: Mapped[str] = mapped_column(String(32))
 
     __table_args__ = (UniqueConstraint("name", name="uq_catalogue_items_name"),)
 

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from filedock.auth.tokens import extract_bearer
 from filedock.core.errors import InvalidInput, NotFound, Unauthenticated
 from filedock.core.uploads import BucketEvent
-from filedock.faces.context import CurrentRuntime, bounded_body
+from filedock.faces.context import CoreServices, bounded_body
 from filedock.faces.errors import Failure, face_router
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -35,10 +35,10 @@ router = face_router(render_error, prefix="/_hooks", tags=["operations"])
 
 
 @router.post("/bucket-events", summary="Receive S3 bucket notifications")
-async def bucket_events(request: Request, rt: CurrentRuntime) -> JSONResponse:
-    _authenticate(rt.settings.bucket_notification_token, request.headers.get("authorization"))
+async def bucket_events(request: Request, core: CoreServices) -> JSONResponse:
+    _authenticate(core.bucket_notification_token, request.headers.get("authorization"))
     events = parse_events(await _json_body(request))
-    noticed = await rt.uploads.notice_bucket_events(events)
+    noticed = await core.uploads.notice_bucket_events(events)
     return JSONResponse({"received": len(events), "noticed": noticed})
 
 

@@ -1,4 +1,4 @@
-"""What every face's endpoints get from the request: the runtime and the caller."""
+"""What every face's endpoints get from the request: the core's services and the caller."""
 
 from __future__ import annotations
 
@@ -9,26 +9,26 @@ from fastapi import Depends, Request
 from filedock.auth.tokens import extract_bearer
 from filedock.core.errors import InvalidInput
 from filedock.core.principal import Principal
-from filedock.runtime import Runtime
+from filedock.core.services import Services
 
 
-def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
 
 
 def bearer_principal(request: Request) -> Principal:
     """The caller named by `Authorization: Bearer <jwt>`; raises `Unauthenticated`."""
     token = extract_bearer(request.headers.get("authorization"))
-    return runtime(request).verifier.verify(token)
+    return services(request).bearer.verify(token)
 
 
-async def current_runtime(request: Request) -> Runtime:
+async def current_services(request: Request) -> Services:
     # async on purpose: FastAPI runs a plain `def` dependency in a thread, a hop per request.
-    return runtime(request)
+    return services(request)
 
 
 BearerPrincipal = Annotated[Principal, Depends(bearer_principal)]
-CurrentRuntime = Annotated[Runtime, Depends(current_runtime)]
+CoreServices = Annotated[Services, Depends(current_services)]
 
 
 async def bounded_body(request: Request, max_bytes: int) -> bytes:

@@ -122,7 +122,7 @@ def describe_failure(request: Request, exc: Exception) -> Failure:
             return Failure(
                 429, exc.message, error=exc, headers={"Retry-After": str(exc.retry_after)}
             )
-        case errors.StorageUnavailable():
+        case errors.Unavailable():
             log.warning("storage unavailable", exc_info=exc)
             return Failure(503, "storage is unavailable, try again later", error=exc)
     request_id = str(getattr(request.state, "request_id", "-"))

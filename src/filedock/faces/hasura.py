@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from filedock.core.errors import InvalidInput
 from filedock.core.model import File
-from filedock.faces.context import BearerPrincipal, CurrentRuntime
+from filedock.faces.context import BearerPrincipal, CoreServices
 from filedock.faces.downloads import render_download
 from filedock.faces.errors import Failure, face_router
 
@@ -37,9 +37,9 @@ _FILE_BODY: dict[str, Any] = {
 
 @router.post("/{file_id:path}", openapi_extra=_FILE_BODY, summary="Upload a file")
 async def upload_file(
-    file_id: str, request: Request, principal: BearerPrincipal, rt: CurrentRuntime
+    file_id: str, request: Request, principal: BearerPrincipal, core: CoreServices
 ) -> JSONResponse:
-    file = await rt.files.upload(
+    file = await core.files.upload(
         principal,
         file_id,
         request.headers.get("content-type"),
@@ -51,15 +51,15 @@ async def upload_file(
 
 @router.api_route("/{file_id:path}", methods=["GET", "HEAD"], summary="Download a file")
 async def download_file(
-    file_id: str, request: Request, principal: BearerPrincipal, rt: CurrentRuntime
+    file_id: str, request: Request, principal: BearerPrincipal, core: CoreServices
 ) -> Response:
-    download = await rt.files.open_download(principal, file_id)
+    download = await core.files.open_download(principal, file_id)
     return render_download(request, download, filename=download.file.id)
 
 
 @router.delete("/{file_id:path}", summary="Delete a file")
-async def delete_file(file_id: str, principal: BearerPrincipal, rt: CurrentRuntime) -> JSONResponse:
-    file = await rt.files.delete(principal, file_id)
+async def delete_file(file_id: str, principal: BearerPrincipal, core: CoreServices) -> JSONResponse:
+    file = await core.files.delete(principal, file_id)
     return JSONResponse(render_file(file))
 
 

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from filedock.faces.context import CurrentRuntime
+from filedock.faces.context import CoreServices
 from filedock.observability import FILES, JOBS
 
 router = APIRouter(tags=["operations"])
-
-_CHECK_TIMEOUT_SECONDS = 5.0
-
 
 @router.get("/healthz", summary="The process is alive")
 async def healthz() -> dict[str, str]:
@@ -23,11 +17,8 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="The database and the object store answer")
-async def readyz(rt: CurrentRuntime) -> JSONResponse:
-    checks: dict[str, Any] = {
-        "database": await _probe(rt.records.check()),
-        "storage": await _probe(rt.store.check()),
-    }
+async def readyz(core: CoreServices) -> JSONResponse:
+    checks = await core.operations.readiness()
     ready = all(result == "ok" for result in checks.values())
     return JSONResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503
@@ -35,20 +26,12 @@ async def readyz(rt: CurrentRuntime) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics")
-async def metrics(rt: CurrentRuntime) -> Response:
+async def metrics(core: CoreServices) -> Response:
     try:
-        for status, count in (await rt.records.count_by_status()).items():
+        for status, count in (await core.operations.file_counts()).items():
             FILES.labels(status).set(count)
-        for status, count in (await rt.jobs.counts()).items():
+        for status, count in (await core.operations.job_counts()).items():
             JOBS.labels(status).set(count)
     except Exception:  # metrics from the process itself are still worth serving
         pass
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-async def _probe(check: Any) -> str:
-    try:
-        await asyncio.wait_for(check, _CHECK_TIMEOUT_SECONDS)
-    except Exception:
-        return "unavailable"
-    return "ok"

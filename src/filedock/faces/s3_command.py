@@ -16,7 +16,7 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from filedock.core.errors import InvalidInput
-from filedock.faces.context import BearerPrincipal, CurrentRuntime, bounded_body
+from filedock.faces.context import BearerPrincipal, CoreServices, bounded_body
 from filedock.faces.errors import Failure, face_router
 
 COMMAND = "CreateSignedS3FormData"
@@ -66,11 +66,11 @@ _ENVELOPE_BODY: dict[str, Any] = {
     summary="Create signed form data for a direct upload",
 )
 async def create_signed_url(
-    request: Request, principal: BearerPrincipal, rt: CurrentRuntime
+    request: Request, principal: BearerPrincipal, core: CoreServices
 ) -> JSONResponse:
     command_id = parse_envelope(await _body(request))
-    ticket = await rt.uploads.issue_command_upload(
-        principal, command_id, rt.uploads.policy("s3-command")
+    ticket = await core.uploads.issue_command_upload(
+        principal, command_id, core.uploads.policy("s3-command")
     )
     data = {"fields": ticket.request.fields, "url": ticket.request.url}
     body = {"status": "accepted", "meta": {}, "uuid": command_id, "data": data}

@@ -14,10 +14,10 @@ from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
 
-from filedock.core.errors import InvalidInput, Unauthenticated
+from filedock.core.errors import InvalidInput
 from filedock.core.model import File
 from filedock.core.principal import Principal
-from filedock.faces.context import CurrentRuntime, runtime
+from filedock.faces.context import CoreServices, services
 from filedock.faces.errors import Failure, face_router
 
 JSON_API = "application/vnd.api+json"
@@ -45,10 +45,9 @@ def render_error(request: Request, failure: Failure) -> Response:
 
 def cognito_principal(request: Request) -> Principal:
     """The caller both Cognito tokens name; a plain `def`: a JWKS URL may be fetched."""
-    verifier = runtime(request).cognito
-    if verifier is None:
-        raise Unauthenticated("Cognito authentication is not configured on this server")
-    return verifier.verify(request.headers.get("accesstoken"), request.headers.get("idtoken"))
+    return services(request).cognito.verify(
+        request.headers.get("accesstoken"), request.headers.get("idtoken")
+    )
 
 
 _TOKENS: dict[str, Any] = {
@@ -79,12 +78,12 @@ router = face_router(render_error, prefix="/api/v1", tags=["schedules: documents
 
 @router.get("/presigned-urls/", openapi_extra=_PRESIGNED_QUERY, summary="Presigned URLs")
 async def presigned_urls(
-    request: Request, principal: CognitoPrincipal, rt: CurrentRuntime
+    request: Request, principal: CognitoPrincipal, core: CoreServices
 ) -> JSONResponse:
     query = request.query_params
     method = _required(query, "method_name")
     if method == "post_s3_object":
-        attached = await rt.schedules.attach(
+        attached = await core.schedules.attach(
             principal, _required(query, "schedule"), _required(query, "filename")
         )
         form = attached.form
@@ -95,9 +94,9 @@ async def presigned_urls(
             "presigned_data": {"url": form.url, "fields": form.fields},
         }
     elif method == "get_s3_object":
-        data = {"url": (await rt.schedules.read_url(principal, _required(query, "document"))).url}
+        data = {"url": (await core.schedules.read_url(principal, _required(query, "document"))).url}
     elif method == "delete_s3_object":
-        signed = await rt.schedules.delete_url(principal, _required(query, "document"))
+        signed = await core.schedules.delete_url(principal, _required(query, "document"))
         data = {"url": signed.url}
     else:
         raise InvalidInput.one("method_name", f"Unrecognized method: {method}")
@@ -106,18 +105,18 @@ async def presigned_urls(
 
 @router.get("/schedules/{schedule}/documents/", openapi_extra=_TOKENS, summary="List documents")
 async def list_documents(
-    schedule: str, principal: CognitoPrincipal, rt: CurrentRuntime
+    schedule: str, principal: CognitoPrincipal, core: CoreServices
 ) -> JSONResponse:
-    documents = await rt.schedules.documents(principal, schedule)
+    documents = await core.schedules.documents(principal, schedule)
     return JSONResponse({"data": [render_document(d) for d in documents]}, media_type=JSON_API)
 
 
 @router.delete("/schedules/{schedule}/documents/", openapi_extra=_TOKENS, summary="Remove")
 async def remove_document(
-    schedule: str, request: Request, principal: CognitoPrincipal, rt: CurrentRuntime
+    schedule: str, request: Request, principal: CognitoPrincipal, core: CoreServices
 ) -> Response:
     document = _required(request.query_params, "document")
-    await rt.schedules.remove(principal, schedule, document)
+    await core.schedules.remove(principal, schedule, document)
     return Response(status_code=204, media_type=JSON_API)
 
 

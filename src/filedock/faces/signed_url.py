@@ -15,10 +15,9 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
 
 from filedock.core.errors import InvalidInput, ProcessingRefused
-from filedock.core.files import DOWNLOAD_URL_EXPIRY
 from filedock.core.model import File
 from filedock.core.principal import Principal
-from filedock.faces.context import CurrentRuntime, runtime
+from filedock.faces.context import CoreServices, services
 from filedock.faces.errors import Failure, face_router, plain_route
 
 # The seed's codes and details, by the status this face answers with.
@@ -66,8 +65,8 @@ def render_error(request: Request, failure: Failure) -> Response:
 
 async def end_user(request: Request) -> Principal:
     """The end user named by `user-id`, on behalf of the back-end holding `api-key`."""
-    rt = runtime(request)
-    return await rt.api_users.authenticate(
+    core = services(request)
+    return await core.api_users.authenticate(
         request.headers.get("api-key"), request.headers.get(USER_ID_HEADER)
     )
 
@@ -114,9 +113,9 @@ async def request_upload_url(request: Request) -> JSONResponse:
     # Every upload starts here, so it skips FastAPI's parameter machinery (`plain_route`).
     user = await end_user(request)
     filename, persist = _upload_url_query(request.query_params)
-    rt = runtime(request)
-    ticket = await rt.uploads.issue_upload_url(
-        user, filename, persist, rt.uploads.policy("signed-url")
+    core = services(request)
+    ticket = await core.uploads.issue_upload_url(
+        user, filename, persist, core.uploads.policy("signed-url")
     )
     return JSONResponse(
         {
@@ -145,27 +144,27 @@ router.add_api_route(
 
 
 @router.get("/{file_id}/status", openapi_extra=_AUTH_HEADERS, summary="Processing status")
-async def file_status(file_id: uuid.UUID, user: EndUser, rt: CurrentRuntime) -> JSONResponse:
-    file = await rt.uploads.status(user, str(file_id))
+async def file_status(file_id: uuid.UUID, user: EndUser, core: CoreServices) -> JSONResponse:
+    file = await core.uploads.status(user, str(file_id))
     return JSONResponse({"file_id": file.id, "status": file.status.value, "reason": _reason(file)})
 
 
 @router.get("/{file_id}", openapi_extra=_AUTH_HEADERS, summary="File metadata")
-async def file_metadata(file_id: uuid.UUID, user: EndUser, rt: CurrentRuntime) -> JSONResponse:
-    file = await rt.uploads.status(user, str(file_id))
+async def file_metadata(file_id: uuid.UUID, user: EndUser, core: CoreServices) -> JSONResponse:
+    file = await core.uploads.status(user, str(file_id))
     return JSONResponse(render_file(file))
 
 
 @router.get("/{file_id}/download-url", openapi_extra=_AUTH_HEADERS, summary="Download URL")
-async def download_url(file_id: uuid.UUID, user: EndUser, rt: CurrentRuntime) -> JSONResponse:
-    signed = await rt.files.issue_download_url(user, str(file_id), expires_in=DOWNLOAD_URL_EXPIRY)
-    expires_in = int(DOWNLOAD_URL_EXPIRY.total_seconds())
+async def download_url(file_id: uuid.UUID, user: EndUser, core: CoreServices) -> JSONResponse:
+    signed = await core.files.issue_download_url(user, str(file_id))
+    expires_in = int(core.grants.download_lifetime.total_seconds())
     return JSONResponse({"file_id": str(file_id), "url": signed.url, "expires_in": expires_in})
 
 
 @router.delete("/{file_id}", openapi_extra=_AUTH_HEADERS, summary="Delete a file")
-async def delete_file(file_id: uuid.UUID, user: EndUser, rt: CurrentRuntime) -> Response:
-    await rt.files.delete(user, str(file_id))
+async def delete_file(file_id: uuid.UUID, user: EndUser, core: CoreServices) -> Response:
+    await core.files.delete(user, str(file_id))
     return Response(status_code=204)
 
 

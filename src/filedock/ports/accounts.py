@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    # Only for annotations: the core modules import these ports at run time.
-    from filedock.core.accounts import Account, AccountType
-    from filedock.core.auth_requests import AuthRequest, VerifiedIdentity
+from filedock.core.account_model import Account, AccountType, AuthRequest, VerifiedIdentity
 
 
 class EmailTaken(Exception):

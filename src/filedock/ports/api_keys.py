@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import builtins
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    # Only for annotations: the core module imports this port at run time.
-    from filedock.core.api_keys import ApiKey
+from filedock.core.account_model import ApiKey
 
 
 class ApiKeyNameTaken(Exception):

@@ -20,23 +20,33 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from filedock.ports.keys import validate_key
 from filedock.ports.presign import (
+    BLOBS_PATH,
+    BlobGrant,
+    MalformedSignedRequest,
     PresignedRequest,
     PresignMethod,
+    SignatureExpired,
+    SignatureMismatch,
     UploadLimits,
     check_expiry,
     check_limits,
     check_presign_arguments,
 )
 
-BLOBS_PATH = "/_blobs/"
-"""Where the app serves local objects; a form upload posts to this path itself."""
+__all__ = [
+    "BLOBS_PATH",
+    "BlobGrant",
+    "BlobSigner",
+    "MalformedSignedRequest",
+    "SignatureExpired",
+    "SignatureMismatch",
+]
 
 SIGNATURE_FIELD = "x-filedock-signature"
 SUCCESS_STATUS = "201"
@@ -56,34 +66,6 @@ _POLICY_TIME = "%Y-%m-%dT%H:%M:%SZ"
 _UNCONDITIONED_FIELDS = frozenset({"policy", SIGNATURE_FIELD, "file"})
 
 Clock = Callable[[], datetime]
-
-
-class SignedRequestRefused(Exception):
-    """A signed request that must not be served."""
-
-
-class MalformedSignedRequest(SignedRequestRefused):
-    """Parameters missing, repeated, unknown or unreadable: a 400, not a forgery verdict."""
-
-
-class SignatureMismatch(SignedRequestRefused):
-    """The signature does not cover this request (tampered, other key, other method): a 403."""
-
-
-class SignatureExpired(SignedRequestRefused):
-    """A genuine signature whose time is up: a 403."""
-
-
-@dataclass(frozen=True, slots=True)
-class BlobGrant:
-    """What a verified signature allows; the face enforces the limits while it streams."""
-
-    method: str
-    key: str
-    expires_at: datetime
-    max_bytes: int | None = None
-    content_type: str | None = None
-    download_name: str | None = None
 
 
 def _utc_now() -> datetime:

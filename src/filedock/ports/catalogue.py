@@ -23,8 +23,9 @@ class CatalogueItems(Protocol):
         """Items whose name contains `text`, case-insensitively, by name."""
         ...
 
-    async def update(self, item: CatalogueItem) -> None:
-        """Replace an existing item's fields; `ItemNameTaken` if renamed onto another."""
+    async def update(self, expected: CatalogueItem, item: CatalogueItem) -> bool:
+        """Write `item`'s fields if the stored item still has `expected.revision`; False (and
+        nothing written) if it changed or is gone; `ItemNameTaken` if renamed onto another."""
         ...
 
     async def delete(self, item_id: int) -> None: ...

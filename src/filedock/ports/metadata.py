@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from filedock.core.errors import Unavailable
 from filedock.core.model import File, FileStatus
 from filedock.ports.jobs import JobRequest
 
@@ -14,13 +15,15 @@ class FileIdTaken(Exception):
     """A record with this id exists already."""
 
 
-class MetadataUnavailable(Exception):
+class MetadataUnavailable(Unavailable):
     """The database could not be reached."""
 
 
 class FileRecords(Protocol):
-    async def insert(self, file: File) -> None:
-        """Add a record; raise `FileIdTaken` if the id exists."""
+    """File rows. Writes are compare-and-set on `File.revision`; use them via core.lifecycle."""
+
+    async def insert(self, file: File, *, then: Sequence[JobRequest] = ()) -> None:
+        """Add a record and enqueue `then` with it; raise `FileIdTaken` if the id exists."""
         ...
 
     async def get(self, file_id: str) -> File | None: ...
@@ -36,16 +39,22 @@ class FileRecords(Protocol):
         *,
         status: FileStatus | None = None,
         expires_before: datetime | None = None,
+        updated_before: datetime | None = None,
         limit: int = 100,
     ) -> list[File]:
         """Records matching every given filter, oldest first."""
         ...
 
-    async def save(self, file: File, *, then: Sequence[JobRequest] = ()) -> None:
-        """Update a record and enqueue `then` in the same transaction (an outbox)."""
+    async def replace(
+        self, expected: File, new: File, *, then: Sequence[JobRequest] = ()
+    ) -> bool:
+        """Write `new` over the record if it still has `expected.revision`; enqueue `then`
+        in the same transaction (an outbox). False, and nothing written, if it changed."""
         ...
 
-    async def remove(self, file_id: str) -> None: ...
+    async def remove(self, expected: File) -> bool:
+        """Delete the record if it still has `expected.revision`; False if it changed."""
+        ...
 
     async def page(self, *, after_id: str | None, limit: int) -> list[File]:
         """Up to `limit` records with ids after `after_id` (from the start if None), by id.

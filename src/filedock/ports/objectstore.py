@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from filedock.core.errors import Unavailable
 from filedock.ports.presign import Presigner
 
 CHUNK_SIZE = 1024 * 1024
@@ -32,7 +33,7 @@ class ObjectTooLarge(ObjectStoreError):
         self.limit = limit
 
 
-class StoreUnavailable(ObjectStoreError):
+class StoreUnavailable(ObjectStoreError, Unavailable):
     """The backend could not be reached or failed; the operation may be retried."""
 
 
@@ -84,6 +85,15 @@ class ObjectStore(Presigner, Protocol):
 
     def local_path(self, key: str) -> Path | None:
         """The file holding `key` on this host, for zero-copy sends; None for remote stores."""
+        ...
+
+    async def remove_unfinished_writes(self, idle_for: timedelta) -> int:
+        """Remove writes that were never finished and have not been written to for `idle_for`.
+
+        Returns how many. Idle time, not age: a write in progress keeps touching what it
+        writes, so a live upload of any length is never removed, while a writer that died
+        (a killed server) stops touching it.
+        """
         ...
 
     async def check(self) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import stat
+import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -181,6 +182,11 @@ class LocalObjectStore:
     async def close(self) -> None:
         return None
 
+    async def remove_unfinished_writes(self, idle_for: timedelta) -> int:
+        # A live write touches its file with each batch (CHUNK_SIZE) it adds; a dead one never.
+        idle_since = time.time() - idle_for.total_seconds()
+        return await _in_thread(self._remove_idle_temp_files, idle_since)
+
     def presign(
         self,
         method: PresignMethod,
@@ -278,6 +284,20 @@ class LocalObjectStore:
         except _ABSENT:
             return [], []
         return sorted(files), sorted(folders)
+
+    def _remove_idle_temp_files(self, idle_since: float) -> int:
+        try:
+            with os.scandir(self._temp_dir) as listing:
+                entries = list(listing)
+        except FileNotFoundError:
+            return 0
+        removed = 0
+        for entry in entries:  # one that fails (say, finished meanwhile) is for a later round
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_mtime < idle_since:
+                    os.unlink(entry.path)
+                    removed += 1
+        return removed
 
     def _probe(self) -> None:
         if not self._root.is_dir():

@@ -6,7 +6,8 @@ or aborted on any failure, so neither a partial object nor orphan parts remain.
 
 Signed requests are S3's own, made by botocore (obstore's signer can neither sign a
 Content-Type header nor a DELETE, nor write POST policies, so one signer does all of them):
-SigV4 query signing for GET, PUT and DELETE, and POST policies for browser form uploads.
+SigV4 query signing for GET, PUT and DELETE, and POST policies for browser form uploads. Its
+client also aborts the multipart uploads a killed writer left open (obstore cannot list them).
 """
 
 from __future__ import annotations
@@ -237,6 +238,11 @@ class S3ObjectStore:
         # unlike a HEAD on a missing key which answers 404 either way.
         await _translated(obstore.list_with_delimiter_async(self._store, _CHECK_PREFIX))
 
+    async def remove_unfinished_writes(self, idle_for: timedelta) -> int:
+        # S3 keeps (and bills) the parts of an upload until it is completed or aborted.
+        idle_since = datetime.now(UTC) - idle_for
+        return await asyncio.to_thread(self._abort_uploads_idle_since, idle_since)
+
     async def close(self) -> None:
         # obstore's client pools its connections internally and has nothing to release.
         return None
@@ -320,6 +326,30 @@ class S3ObjectStore:
         validate_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
+    def _abort_uploads_idle_since(self, idle_since: datetime) -> int:
+        client = self._signer_client()
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        # `search` flattens the pages, and yields None for a page that lists none.
+        try:
+            pages = client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            # Only an upload begun before the cut-off can have been idle since.
+            old = [u for u in pages.search("Uploads") if u and u["Initiated"] <= idle_since]
+        except (BotoCoreError, ClientError) as exc:
+            raise StoreUnavailable(f"cannot list unfinished uploads: {exc}") from exc
+        aborted = 0
+        for upload in old:
+            ids = {"Bucket": self.bucket, "Key": upload["Key"], "UploadId": upload["UploadId"]}
+            # `Initiated` is only the start: an upload still adding parts is alive. One that
+            # fails here (say, completed meanwhile) is left for a later round.
+            with contextlib.suppress(BotoCoreError, ClientError):
+                parts = client.get_paginator("list_parts").paginate(**ids).search("Parts")
+                if all(p["LastModified"] <= idle_since for p in parts if p):
+                    client.abort_multipart_upload(**ids)
+                    aborted += 1
+        return aborted
+
     def _signed(self, sign: Callable[[Any], Any]) -> Any:
         """Run `sign(client)` on the signing client, turning botocore's errors into ours."""
         try:
@@ -336,8 +366,12 @@ class S3ObjectStore:
                 # A custom endpoint (MinIO, Ceph, moto) serves buckets as paths, as obstore
                 # addresses them; on AWS botocore picks the bucket's own host name.
                 addressing = "path" if settings["endpoint_url"] else "auto"
+                # Its only calls are the clean-up's: give up about as soon as obstore does.
                 config = BotocoreConfig(
-                    signature_version="s3v4", s3={"addressing_style": addressing}
+                    signature_version="s3v4",
+                    s3={"addressing_style": addressing},
+                    connect_timeout=5,
+                    retries={"max_attempts": 3, "mode": "standard"},
                 )
                 try:
                     session = botocore.session.get_session()

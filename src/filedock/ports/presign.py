@@ -9,6 +9,7 @@ that a request refused by one backend is refused by all of them.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
@@ -24,8 +25,52 @@ MAX_EXPIRY = timedelta(days=7)
 MIN_EXPIRY = timedelta(seconds=1)
 
 
+BLOBS_PATH = "/_blobs/"
+"""Where the app serves local objects; a form upload posts to this path itself."""
+
+
 class SigningNotConfigured(RuntimeError):
     """The store was built without what it needs to sign requests."""
+
+
+class SignedRequestRefused(Exception):
+    """A signed request that must not be served."""
+
+
+class MalformedSignedRequest(SignedRequestRefused):
+    """Parameters missing, repeated, unknown or unreadable: a 400, not a forgery verdict."""
+
+
+class SignatureMismatch(SignedRequestRefused):
+    """The signature does not cover this request (tampered, other key, other method): a 403."""
+
+
+class SignatureExpired(SignedRequestRefused):
+    """A genuine signature whose time is up: a 403."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlobGrant:
+    """What a verified signature allows; the limits are enforced while the body streams."""
+
+    method: str
+    key: str
+    expires_at: datetime
+    max_bytes: int | None = None
+    content_type: str | None = None
+    download_name: str | None = None
+
+
+class GrantChecker(Protocol):
+    """Checks requests signed for a store the app serves itself (the local store)."""
+
+    def verify(self, method: str, key: str, query: Mapping[str, str]) -> BlobGrant:
+        """The grant of a signed URL for `method` on `key`, or a `SignedRequestRefused`."""
+        ...
+
+    def verify_post(self, fields: Mapping[str, str]) -> BlobGrant:
+        """The grant of a signed form upload's fields, or a `SignedRequestRefused`."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,14 @@ from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from filedock.core.errors import Unavailable
+
 
 class ScannerError(Exception):
     """Base of every error a scanner backend raises."""
 
 
-class ScannerUnavailable(ScannerError):
+class ScannerUnavailable(ScannerError, Unavailable):
     """The scanner could not be reached, dropped the connection, timed out or failed.
 
     Nothing is known about the file; the scan may be retried later.

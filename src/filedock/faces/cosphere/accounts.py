@@ -20,10 +20,10 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from filedock.core.account_model import AuthRequest
 from filedock.core.accounts import EMAIL_MESSAGE, is_valid_email
-from filedock.core.auth_requests import AuthRequest
 from filedock.core.errors import InvalidInput
-from filedock.faces.context import CurrentRuntime
+from filedock.faces.context import CoreServices
 from filedock.faces.cosphere.auth import CosphereAccount
 from filedock.faces.cosphere.envelope import (
     HTML_STATE,
@@ -58,8 +58,8 @@ _TOKEN_BODY = _json_body(["request_uuid"], {"request_uuid": _UUID})
 
 
 @router.post("/auth_requests/", status_code=201, summary="Create an auth request")
-async def create_auth_request(request: Request, rt: CurrentRuntime) -> JSONResponse:
-    auth_request = await rt.auth_requests.create()
+async def create_auth_request(request: Request, core: CoreServices) -> JSONResponse:
+    auth_request = await core.auth_requests.create()
     return render(
         "AUTH_REQUEST_CREATED",
         "auth_request",
@@ -75,11 +75,11 @@ async def create_auth_request(request: Request, rt: CurrentRuntime) -> JSONRespo
     summary="Render the sign-in page of an auth request",
 )
 async def render_authenticate_ui(
-    request_uuid: str, request: Request, rt: CurrentRuntime
+    request_uuid: str, request: Request, core: CoreServices
 ) -> HTMLResponse:
     setattr(request.state, HTML_STATE, True)
-    auth_request = await rt.auth_requests.pending(request_uuid)
-    return signin_page(request, auth_request, rt.settings.oidc_client_id)
+    auth_request = await core.auth_requests.pending(request_uuid)
+    return signin_page(request, auth_request, core.oidc_client_id)
 
 
 @router.post(
@@ -87,18 +87,18 @@ async def render_authenticate_ui(
     openapi_extra=_ATTACH_BODY,
     summary="Attach the signed-in account to an auth request",
 )
-async def attach_account(request: Request, rt: CurrentRuntime) -> JSONResponse:
+async def attach_account(request: Request, core: CoreServices) -> JSONResponse:
     code, email, request_uuid = parse_attach(await json_body(request))
-    await rt.auth_requests.attach(code, email, request_uuid)
+    await core.auth_requests.attach(code, email, request_uuid)
     return render("ACCOUNT_TO_AUTH_REQUEST_ATTACHED", "empty")
 
 
 @router.post(
     "/auth_tokens/", status_code=201, openapi_extra=_TOKEN_BODY, summary="Create an auth token"
 )
-async def create_auth_token(request: Request, rt: CurrentRuntime) -> JSONResponse:
+async def create_auth_token(request: Request, core: CoreServices) -> JSONResponse:
     request_uuid = parse_token_request(await json_body(request))
-    issued = await rt.auth_requests.exchange(request_uuid)
+    issued = await core.auth_requests.exchange(request_uuid)
     # A Bearer token: no cache between here and the client may keep it.
     headers = {"Cache-Control": "no-store"}
     return render("AUTH_TOKEN_CREATED", "auth_token", 201, headers=headers, token=issued.token)

@@ -12,15 +12,16 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from filedock.auth.tokens import extract_bearer
-from filedock.core.accounts import Account, admin_only
-from filedock.faces.context import runtime
+from filedock.core.account_model import Account
+from filedock.core.accounts import admin_only
+from filedock.faces.context import services
 from filedock.faces.cosphere.envelope import ACCOUNT_STATE
 
 
 async def cosphere_account(request: Request) -> Account:
     """The authenticated caller; `Unauthenticated` (401) for anything else."""
     token = extract_bearer(request.headers.get("authorization"))
-    account = await runtime(request).accounts.authenticate(token)
+    account = await services(request).accounts.authenticate(token)
     setattr(request.state, ACCOUNT_STATE, account)
     return account
 

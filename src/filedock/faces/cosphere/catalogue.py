@@ -11,17 +11,10 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from filedock.core.catalogue import (
-    CatalogueEntry,
-    InvalidQuery,
-    ItemInUse,
-    ItemNotFound,
-    UnknownAccount,
-)
-from filedock.faces.context import CurrentRuntime
+from filedock.core.catalogue import CatalogueEntry, ItemInUse
+from filedock.faces.context import CoreServices
 from filedock.faces.cosphere.auth import CosphereAccount, CosphereAdmin
 from filedock.faces.cosphere.envelope import (
-    ERROR_EVENTS,
     caller_id,
     json_body,
     render,
@@ -29,14 +22,6 @@ from filedock.faces.cosphere.envelope import (
 )
 from filedock.faces.cosphere.envelope import render_error as render_envelope_error
 from filedock.faces.errors import Failure, face_router
-
-ERROR_EVENTS.update(
-    {
-        InvalidQuery: (400, "QUERY_DID_NOT_VALIDATE"),
-        UnknownAccount: (400, "BODY_JSON_DID_NOT_PARSE"),
-        ItemNotFound: (404, "COULD_NOT_FIND_CATALOGUEITEM"),
-    }
-)
 
 
 def render_error(request: Request, failure: Failure) -> Response:
@@ -57,41 +42,41 @@ router = face_router(render_error, prefix="/catalogue/items", tags=["cosphere: c
 
 
 @router.get("/", summary="Search catalogue items by name")
-async def bulk_read(request: Request, account: CosphereAccount, rt: CurrentRuntime) -> Response:
-    entries = await rt.catalogue.search(request.query_params.get("query"))
+async def bulk_read(request: Request, account: CosphereAccount, core: CoreServices) -> Response:
+    entries = await core.catalogue.search(request.query_params.get("query"))
     items = [render_item(entry) for entry in entries]
     return render("CATALOGUEITEMS_BULK_READ", "catalogue_items_list", items=items)
 
 
 @router.post("/", status_code=201, summary="Create a catalogue item (admins)")
-async def create_item(request: Request, admin: CosphereAdmin, rt: CurrentRuntime) -> Response:
-    entry = await rt.catalogue.create(admin.principal, await json_body(request))
+async def create_item(request: Request, admin: CosphereAdmin, core: CoreServices) -> Response:
+    entry = await core.catalogue.create(admin.principal, await json_body(request))
     return render("CATALOGUEITEM_CREATED", "catalogue_item", 201, **render_item(entry))
 
 
 @router.get("/{item_id}", summary="Read a catalogue item")
-async def read_item(item_id: int, account: CosphereAccount, rt: CurrentRuntime) -> Response:
-    entry = await rt.catalogue.read(item_id)
+async def read_item(item_id: int, account: CosphereAccount, core: CoreServices) -> Response:
+    entry = await core.catalogue.read(item_id)
     return render("CATALOGUEITEM_READ", "catalogue_item", **render_item(entry))
 
 
 @router.put("/{item_id}", summary="Update a catalogue item (admins)")
 async def update_item(
-    item_id: int, request: Request, admin: CosphereAdmin, rt: CurrentRuntime
+    item_id: int, request: Request, admin: CosphereAdmin, core: CoreServices
 ) -> Response:
-    entry = await rt.catalogue.update(admin.principal, item_id, await json_body(request))
+    entry = await core.catalogue.update(admin.principal, item_id, await json_body(request))
     return render("CATALOGUEITEM_UPDATED", "catalogue_item", **render_item(entry))
 
 
 @router.delete("/{item_id}", summary="Delete a catalogue item (admins)")
-async def delete_item(item_id: int, admin: CosphereAdmin, rt: CurrentRuntime) -> Response:
-    await rt.catalogue.delete(admin.principal, item_id)
+async def delete_item(item_id: int, admin: CosphereAdmin, core: CoreServices) -> Response:
+    await core.catalogue.delete(admin.principal, item_id)
     return render("CATALOGUEITEM_DELETED", "empty")
 
 
 @router.post("/{item_id}/profile/", summary="Fill spec and sample from the data (admins)")
-async def profile_item(item_id: int, admin: CosphereAdmin, rt: CurrentRuntime) -> Response:
-    entry = await rt.catalogue.profile(admin.principal, item_id)
+async def profile_item(item_id: int, admin: CosphereAdmin, core: CoreServices) -> Response:
+    entry = await core.catalogue.profile(admin.principal, item_id)
     return render("CATALOGUEITEM_PROFILED", "catalogue_item", **render_item(entry))
 
 

@@ -18,24 +18,24 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from filedock.core.accounts import Account
+from filedock.core.account_model import Account
 from filedock.core.auth_requests import (
     AuthRequestExpired,
     AuthRequestNotFound,
     EmailMismatch,
     IdTokenRefused,
 )
+from filedock.core.catalogue import InvalidQuery, ItemNotFound, UnknownAccount
 from filedock.core.errors import (
     Conflict,
     Forbidden,
     InvalidInput,
     NotFound,
-    StorageUnavailable,
     Unauthenticated,
+    Unavailable,
 )
 from filedock.faces.context import bounded_body
 from filedock.faces.errors import Failure
-from filedock.ports.metadata import MetadataUnavailable
 
 ANONYMOUS = "anonymous"
 MAX_BODY_BYTES = 64 * 1024
@@ -53,9 +53,12 @@ class BodyJsonDidNotParse(Exception):
     """The request body is not JSON."""
 
 
-# Error class -> (status, event); the most specific class in an error's MRO wins. Faces of
-# the cosphere API built later add their own errors here.
+# Error class -> (status, event) for every module of the cosphere face, in one table; the
+# most specific class in an error's MRO wins.
 ERROR_EVENTS: dict[type[BaseException], tuple[int, str]] = {
+    InvalidQuery: (400, "QUERY_DID_NOT_VALIDATE"),
+    UnknownAccount: (400, "BODY_JSON_DID_NOT_PARSE"),
+    ItemNotFound: (404, "COULD_NOT_FIND_CATALOGUEITEM"),
     AuthRequestNotFound: (404, NOT_FOUND_EVENT),
     AuthRequestExpired: (400, EXPIRED_EVENT),
     EmailMismatch: (400, "EMAIL_MISMATCH_DETECTED"),
@@ -67,8 +70,7 @@ ERROR_EVENTS: dict[type[BaseException], tuple[int, str]] = {
     Forbidden: (403, "ACCESS_DENIED"),
     NotFound: (404, "COULD_NOT_FIND_RESOURCE"),
     Conflict: (409, "CONFLICT_DETECTED"),
-    StorageUnavailable: (503, "SERVICE_UNAVAILABLE"),
-    MetadataUnavailable: (503, "SERVICE_UNAVAILABLE"),
+    Unavailable: (503, "SERVICE_UNAVAILABLE"),
 }
 # The seed answers these with `"user_id": null`, not "anonymous": copied as they are.
 NULL_USER_EVENTS = frozenset({EXPIRED_EVENT, "COULD_NOT_FIND_AUTH_TOKEN"})

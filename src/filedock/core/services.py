@@ -1,0 +1,40 @@
+"""The narrow object every face gets: the core's services and the caller checks, nothing else.
+
+Built once by `filedock.runtime`; faces never see settings, backends or the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from filedock.core.accounts import AccountService
+from filedock.core.auth_requests import AuthRequestService
+from filedock.core.catalogue import CatalogueService
+from filedock.core.end_users import EndUserAuthenticator
+from filedock.core.files import FileService
+from filedock.core.operations import Operations
+from filedock.core.schedules import ScheduleDocuments
+from filedock.core.signing import SignedGrants
+from filedock.core.uploads import UploadService
+from filedock.ports.identity import TokenPairVerifier, TokenVerifier
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    files: FileService
+    uploads: UploadService
+    schedules: ScheduleDocuments
+    grants: SignedGrants
+    catalogue: CatalogueService
+    accounts: AccountService
+    auth_requests: AuthRequestService
+    # Who calls: Bearer tokens (hasura, s3-command), API key + user id (signed-url),
+    # Cognito token pairs (schedules); cosphere tokens are checked by `accounts`.
+    bearer: TokenVerifier
+    api_users: EndUserAuthenticator
+    cognito: TokenPairVerifier
+    operations: Operations
+    # The shared secret of the bucket-notification hook; None: the hook is off.
+    bucket_notification_token: str | None
+    # The OpenID Connect client the cosphere sign-in page uses; None: sign-in is off.
+    oidc_client_id: str | None

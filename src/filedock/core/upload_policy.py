@@ -1,0 +1,56 @@
+"""Upload policies: what one upload path accepts, and how long its signed URLs live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from filedock.core.model import media_type
+from filedock.core.sniffing import DOCX, XLSX
+
+# The label on a file that names the policy it was uploaded under.
+POLICY_LABEL = "upload_policy"
+# Signed uploads land here; processing copies what it accepts to a private key.
+LANDING_PREFIX = "uploads/"
+# A schedule's documents (seed 000) land under this prefix, one folder per schedule.
+SCHEDULES_PREFIX = "schedules/"
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPolicy:
+    """What one upload path accepts: types, size, where keys go and how long URLs live."""
+
+    name: str
+    allowed_types: tuple[str, ...]
+    max_bytes: int
+    key_prefix: str
+    url_expiry: timedelta
+    temporary_lifetime: timedelta
+
+    def allows(self, content_type: str) -> bool:
+        """Whether files of `content_type` may come this way; no listed types means any."""
+        if not self.allowed_types:
+            return True
+        return media_type(content_type) in self.allowed_types
+
+
+SIGNED_URL_POLICY = UploadPolicy(
+    name="signed-url",
+    allowed_types=("text/csv", "text/plain", "application/pdf", DOCX, XLSX),
+    max_bytes=10_485_760,
+    key_prefix=LANDING_PREFIX,
+    url_expiry=timedelta(seconds=600),
+    temporary_lifetime=timedelta(hours=24),
+)
+
+
+# Browser form uploads by command (seed 002): any type (processing still refuses executables
+# and sniffs what the bytes are), up to the server's upload limit, for an hour as in the seed.
+FORM_COMMAND_POLICY = UploadPolicy(
+    name="s3-command",
+    allowed_types=(),
+    max_bytes=5 * 1024**3,
+    key_prefix="direct_uploads/",
+    url_expiry=timedelta(hours=1),
+    temporary_lifetime=timedelta(hours=24),
+)
