@@ -36,8 +36,9 @@ from filedock.core.upload_policy import (
     SCHEDULES_PREFIX,
     SIGNED_URL_POLICY,
     UploadPolicy,
+    content_type_for,
 )
-from filedock.core.uploads import UploadService, content_type_for
+from filedock.core.uploads import UploadService
 from filedock.core.worker import JobWorker
 from filedock.db.accounts import SqlAccountStore, SqlAuthRequestStore
 from filedock.db.api_keys import SqlApiKeyStore

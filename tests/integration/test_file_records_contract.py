@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from filedock.core.model import File, FileStatus
@@ -147,6 +148,20 @@ async def test_datetimes_read_back_as_the_same_instant_in_utc(backend: Backend) 
         assert read is not None and read.tzinfo is not None and read.utcoffset() == timedelta(0)
 
 
+@pytest.mark.parametrize("field", ["created_at", "updated_at", "expires_at"])
+async def test_a_naive_datetime_is_refused_and_nothing_is_stored(
+    backend: Backend, field: str
+) -> None:
+    file = a_file(1, **{field: datetime(2024, 5, 1, 12, 0)})
+
+    # The SQL backends let SQLAlchemy's StatementError (around the column's ValueError) out.
+    with pytest.raises((ValueError, StatementError)):
+        await backend.records.insert(file, then=[a_job("naive")])
+
+    assert await backend.records.get(file.id) is None
+    assert await backend.queued() == []
+
+
 async def test_get_of_an_unknown_id_is_none(backend: Backend) -> None:
     await backend.records.insert(a_file(1))
 
@@ -240,6 +255,16 @@ async def test_replace_writes_nothing_when_someone_wrote_first(backend: Backend)
 
     assert await backend.records.get(read_by_us.id) == theirs
     assert await backend.queued() == []
+
+
+async def test_replace_never_changes_a_records_id(backend: Backend) -> None:
+    first, second = a_file(1), a_file(2)
+    await backend.records.insert(first)
+    moved = replace(first, id=second.id, revision="rev-moved")
+    with pytest.raises(ValueError):
+        await backend.records.replace(first, moved)
+    assert await backend.records.get(first.id) == first
+    assert await backend.records.get(second.id) is None
 
 
 async def test_replace_of_a_removed_record_writes_nothing(backend: Backend) -> None:

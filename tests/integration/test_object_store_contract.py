@@ -1,9 +1,11 @@
-"""One contract for every object store backend: each test runs on local disk and on S3 (moto).
+"""One contract for every object store backend: each test runs on local disk, on S3 (moto) and on
+the in-memory double of the unit tests (tests/unit/memory_ports.py), which must not promise more
+or less than the real stores.
 
 These tests cover what a caller sees when writing, reading, heading, deleting and listing. The
-`backstage` fixture (tests/integration/conftest.py) looks behind a store's back (the folder, or
-the bucket through boto3) so that the all-or-nothing promises are checked on the real storage,
-not only through the store itself. Unsafe keys and store outages are in
+`backstage` fixture (tests/integration/conftest.py) looks behind a store's back (the folder, the
+bucket through boto3, or the double's dicts) so that the all-or-nothing promises are checked on
+the storage itself, not only through the store's methods. Unsafe keys and store outages are in
 test_object_store_safety.py; what only one backend can show is in test_object_store_backends.py.
 """
 

@@ -85,6 +85,8 @@ class MemoryRecords:
     async def replace(
         self, expected: File, new: File, *, then: Sequence[JobRequest] = ()
     ) -> bool:
+        if new.id != expected.id:
+            raise ValueError("a record's id never changes")
         current = self.files.get(expected.id)
         if current is None or current.revision != expected.revision:
             return False
@@ -112,6 +114,9 @@ class MemoryRecords:
     @staticmethod
     def _kept(file: File) -> File:
         """What a database row holds of `file`: its own labels, and UTC datetimes."""
+        for moment in (file.created_at, file.updated_at, file.expires_at):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")  # as db.models does
         return dataclasses.replace(
             file,
             created_at=file.created_at.astimezone(UTC),

@@ -18,8 +18,8 @@ from filedock.core.lifecycle import FileLifecycle, may_access
 from filedock.core.model import File, FileStatus
 from filedock.core.principal import Principal
 from filedock.core.signing import SignedGrants
-from filedock.core.upload_policy import UploadPolicy
-from filedock.core.uploads import content_type_for, pending_file, validate_filename
+from filedock.core.upload_policy import UploadPolicy, content_type_for, validate_filename
+from filedock.core.uploads import pending_file
 from filedock.ports.metadata import FileRecords
 from filedock.ports.objectstore import ObjectStore
 from filedock.ports.presign import PresignedRequest

@@ -1,10 +1,14 @@
-"""Upload policies: what one upload path accepts, and how long its signed URLs live."""
+"""Upload policies: what one upload path accepts, and how long its signed URLs live; and the
+rules every upload path shares about filenames and the types they announce."""
 
 from __future__ import annotations
 
+import mimetypes
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
+from filedock.core.errors import InvalidInput
 from filedock.core.model import media_type
 from filedock.core.sniffing import DOCX, XLSX
 
@@ -54,3 +58,43 @@ FORM_COMMAND_POLICY = UploadPolicy(
     url_expiry=timedelta(hours=1),
     temporary_lifetime=timedelta(hours=24),
 )
+
+MAX_FILENAME_LENGTH = 255
+
+# Extensions the platform's table may not know (or maps differently on some systems).
+_EXTENSION_TYPES = {
+    ".csv": "text/csv",
+    ".txt": "text/plain",
+    ".pdf": "application/pdf",
+    ".docx": DOCX,
+    ".xlsx": XLSX,
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".doc": "application/msword",
+    ".xls": "application/vnd.ms-excel",
+}
+
+
+def validate_filename(filename: str) -> str:
+    """A display name: kept for downloads, never used to build a storage key."""
+    name = unicodedata.normalize("NFC", filename.strip())
+    if not name:
+        raise InvalidInput.one("filename", "the filename is empty")
+    if len(name) > MAX_FILENAME_LENGTH:
+        raise InvalidInput.one("filename", f"the filename is longer than {MAX_FILENAME_LENGTH}")
+    if any(unicodedata.category(char).startswith("C") for char in name):
+        raise InvalidInput.one("filename", "the filename holds control characters")
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise InvalidInput.one("filename", "the filename must not hold a path")
+    return name
+
+
+def content_type_for(filename: str) -> str:
+    """The MIME type a filename's extension announces; octet-stream when unknown."""
+    extension = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    known = _EXTENSION_TYPES.get(extension)
+    if known:
+        return known
+    guessed, _ = mimetypes.guess_type(filename, strict=False)
+    return guessed or "application/octet-stream"

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import mimetypes
-import unicodedata
 import uuid
 from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass, replace
@@ -22,7 +20,6 @@ from typing import Any
 from filedock.core.errors import (
     Conflict,
     Forbidden,
-    InvalidInput,
     NotFound,
     TooLarge,
     Unavailable,
@@ -33,32 +30,16 @@ from filedock.core.lifecycle import FileLifecycle, LostRace, create_or_existing,
 from filedock.core.model import File, FileStatus
 from filedock.core.principal import Principal
 from filedock.core.signing import SignedGrants
-from filedock.core.sniffing import DOCX, XLSX
 from filedock.core.upload_policy import (
     POLICY_LABEL,
     UploadPolicy,
+    content_type_for,
+    validate_filename,
 )
 from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileRecords
 from filedock.ports.objectstore import ObjectNotFound, ObjectStore, ObjectTooLarge
 from filedock.ports.presign import PresignedRequest
-
-MAX_FILENAME_LENGTH = 255
-
-# Extensions the platform's table may not know (or maps differently on some systems).
-_EXTENSION_TYPES = {
-    ".csv": "text/csv",
-    ".txt": "text/plain",
-    ".pdf": "application/pdf",
-    ".docx": DOCX,
-    ".xlsx": XLSX,
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".doc": "application/msword",
-    ".xls": "application/vnd.ms-excel",
-}
-
 
 COMMAND_PARENT = "upload_command"
 # The type of a file whose client named none; processing records what the bytes are.
@@ -392,27 +373,3 @@ def pending_file(
         labels={POLICY_LABEL: policy.name},
         **fields,
     )
-
-
-def validate_filename(filename: str) -> str:
-    """A display name: kept for downloads, never used to build a storage key."""
-    name = unicodedata.normalize("NFC", filename.strip())
-    if not name:
-        raise InvalidInput.one("filename", "the filename is empty")
-    if len(name) > MAX_FILENAME_LENGTH:
-        raise InvalidInput.one("filename", f"the filename is longer than {MAX_FILENAME_LENGTH}")
-    if any(unicodedata.category(char).startswith("C") for char in name):
-        raise InvalidInput.one("filename", "the filename holds control characters")
-    if "/" in name or "\\" in name or name in (".", ".."):
-        raise InvalidInput.one("filename", "the filename must not hold a path")
-    return name
-
-
-def content_type_for(filename: str) -> str:
-    """The MIME type a filename's extension announces; octet-stream when unknown."""
-    extension = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    known = _EXTENSION_TYPES.get(extension)
-    if known:
-        return known
-    guessed, _ = mimetypes.guess_type(filename, strict=False)
-    return guessed or "application/octet-stream"

@@ -93,6 +93,8 @@ class SqlFileRecords:
     async def replace(
         self, expected: File, new: File, *, then: Sequence[JobRequest] = ()
     ) -> bool:
+        if new.id != expected.id:
+            raise ValueError("a record's id never changes")
         values = _values(new)
         del values["id"]
         with unavailable_on_connection_errors():

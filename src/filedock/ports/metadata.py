@@ -49,7 +49,8 @@ class FileRecords(Protocol):
         self, expected: File, new: File, *, then: Sequence[JobRequest] = ()
     ) -> bool:
         """Write `new` over the record if it still has `expected.revision`; enqueue `then`
-        in the same transaction (an outbox). False, and nothing written, if it changed."""
+        in the same transaction (an outbox). False, and nothing written, if it changed.
+        `new` has `expected`'s id (`ValueError` otherwise)."""
         ...
 
     async def remove(self, expected: File) -> bool:
