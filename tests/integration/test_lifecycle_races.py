@@ -1,5 +1,7 @@
 """Races on one file through a real server, driven deterministically: a request with a slow
-body is held open while another request (a second PUT, a delete) runs to its end.
+body is held open while another request (a second PUT, a delete) runs to its end, or
+processing is held at the virus scanner (a gate in front of the real clamd) while the owner
+deletes the file.
 
 Every state change is a compare-and-set (core/lifecycle.py): the request that loses gets a
 clear refusal, its bytes are removed, and nothing that was decided is silently overwritten.
@@ -11,12 +13,15 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.fixtures.server import LiveServer
+from tests.fixtures.clamd import ClamdServer
+from tests.fixtures.gate_proxy import GateProxy
+from tests.fixtures.server import LiveServer, server_env
 from tests.integration.signed_url_support import (
     CSV,
     Backend,
@@ -24,7 +29,9 @@ from tests.integration.signed_url_support import (
     unfinished_writes,
 )
 
-pytestmark = pytest.mark.parametrize("server", ["sqlite-local", "postgres-local"], indirect=True)
+ON_EACH_DATABASE = pytest.mark.parametrize(
+    "server", ["sqlite-local", "postgres-local"], indirect=True
+)
 
 OTHER_CSV = b"name,size\nsomething,else\n" * 50
 
@@ -69,6 +76,7 @@ def stored_objects(server: LiveServer) -> list[str]:
     return [key for key in local_objects(server) if not key.startswith(".tmp/")]
 
 
+@ON_EACH_DATABASE
 def test_two_puts_to_one_signed_url_keep_the_first_to_finish_and_refuse_the_other(
     server: LiveServer, backend: Backend
 ) -> None:
@@ -90,6 +98,7 @@ def test_two_puts_to_one_signed_url_keep_the_first_to_finish_and_refuse_the_othe
     assert unfinished_writes(server) == []
 
 
+@ON_EACH_DATABASE
 def test_a_put_racing_a_delete_is_refused_and_the_file_stays_deleted(
     server: LiveServer, backend: Backend
 ) -> None:
@@ -111,6 +120,7 @@ def test_a_put_racing_a_delete_is_refused_and_the_file_stays_deleted(
     assert unfinished_writes(server) == []
 
 
+@ON_EACH_DATABASE
 def test_a_second_put_after_the_upload_arrived_is_refused_and_changes_nothing(
     server: LiveServer, backend: Backend
 ) -> None:
@@ -121,3 +131,48 @@ def test_a_second_put_after_the_upload_arrived_is_refused_and_changes_nothing(
     assert again.status_code == 409, again.text
     url = backend.get(f"/v1/files/{ticket['file_id']}/download-url").json()["url"]
     assert httpx.get(url, timeout=30).content == CSV
+
+
+@pytest.fixture
+def held_scans(
+    request: pytest.FixtureRequest, clamd_server: ClamdServer, tmp_path: Path
+) -> Iterator[tuple[LiveServer, GateProxy]]:
+    """A server whose scans wait at a gate in front of the real clamd until the test opens it."""
+    host, port = clamd_server.tcp_url.removeprefix("tcp://").rsplit(":", 1)
+    with GateProxy(host, int(port)) as gate:
+        settings = {"clamd_url": gate.tcp_url}
+        if request.param == "postgres":
+            settings["database_url"] = request.getfixturevalue("postgres_url")
+        live = LiveServer(data_dir=tmp_path, env=server_env(tmp_path, **settings))
+        live.start()
+        try:
+            yield live, gate
+        finally:
+            gate.open()
+            live.stop()
+
+
+@pytest.mark.parametrize("held_scans", ["sqlite", "postgres"], indirect=True)
+def test_a_delete_while_processing_runs_stays_deleted_and_leaves_no_bytes(
+    held_scans: tuple[LiveServer, GateProxy],
+) -> None:
+    live, gate = held_scans
+    backend = Backend(live, live.create_api_key("racing"))
+    ticket = backend.upload_url("report.csv")
+    assert backend.put(ticket, CSV).status_code == 200
+    assert backend.get(f"/v1/files/{ticket['file_id']}/status").json()["status"] in (
+        "uploaded",
+        "processing",
+    )
+    assert gate.held.wait(30), "processing never reached the scanner"
+
+    deleted = backend.delete(f"/v1/files/{ticket['file_id']}")
+    assert deleted.status_code == 204, deleted.text
+    gate.open()
+
+    deadline = time.monotonic() + 20
+    while stored_objects(live) and time.monotonic() < deadline:
+        time.sleep(0.1)  # processing finishes its scan, loses, and removes its copy
+    assert stored_objects(live) == []
+    for path in ("", "/status", "/download-url"):
+        assert backend.get(f"/v1/files/{ticket['file_id']}{path}").status_code == 404
