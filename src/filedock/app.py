@@ -9,9 +9,22 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from filedock.body_guard import guard_bodies
 from filedock.config import Settings, load_settings
-from filedock.faces import blobs, bucket_events, hasura, ops, s3_command, schedules, signed_url
+from filedock.faces import (
+    blobs,
+    bucket_events,
+    hasura,
+    ops,
+    s3_command,
+    schedule_participants,
+    schedules,
+    signed_url,
+    unrouted,
+)
+from filedock.faces.cors import allow_cross_origin
 from filedock.faces.cosphere import accounts as cosphere_accounts
 from filedock.faces.cosphere import catalogue as cosphere_catalogue
 from filedock.observability import RequestContext, configure_logging
@@ -60,11 +73,23 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(hasura.router)
     app.include_router(s3_command.router)
     app.include_router(schedules.router)
+    app.include_router(schedule_participants.router)
     app.include_router(cosphere_accounts.router)
     app.include_router(cosphere_catalogue.router)
     app.include_router(ops.router)
     app.include_router(bucket_events.router)
+    # Paths and methods no route serves answer in the envelope of the face they are under.
+    app.add_exception_handler(StarletteHTTPException, unrouted.render_unrouted)
     app.add_exception_handler(Exception, _last_resort)
+    # Inside CORS and RequestContext, so its 408 and 503 are readable by browsers and logged.
+    guard_bodies(
+        app,
+        settings.body_idle_seconds,
+        settings.max_concurrent_uploads,
+        refusal=unrouted.render_refusal,
+    )
+    # Inside RequestContext, so preflights are logged and carry a request id too.
+    allow_cross_origin(app, settings.cors_origin_list())
     app.add_middleware(RequestContext)
     return app
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from filedock.core.accounts import AccountService
     from filedock.core.api_keys import ApiKeyService
+    from filedock.ports.objectstore import ObjectStore
 
 T = TypeVar("T")
 
@@ -32,6 +33,8 @@ apikey_cli = typer.Typer(no_args_is_help=True, help="API keys for trusted back-e
 cli.add_typer(apikey_cli, name="apikey")
 account_cli = typer.Typer(no_args_is_help=True, help="Accounts of the cosphere API.")
 cli.add_typer(account_cli, name="account")
+s3_cli = typer.Typer(no_args_is_help=True, help="The S3 bucket of an s3:// store.")
+cli.add_typer(s3_cli, name="s3")
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -56,6 +59,7 @@ def serve(
     from filedock.observability import configure_logging
 
     _check_storage(settings)
+    _check_port(host, port)
     configure_logging(settings.log_level)
     upgrade(settings.resolved_database_url)
     # The server imports the app in its worker; settings travel there through the environment.
@@ -183,6 +187,38 @@ def account_token(
     typer.echo(_with_accounts(data_dir, issue))
 
 
+@s3_cli.command("cors")
+def s3_cors(
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (FILEDOCK_DATA_DIR).")] = None,
+) -> None:
+    """Let browsers on FILEDOCK_CORS_ORIGINS use the bucket's signed URLs; print the rule."""
+    if data_dir is not None:
+        os.environ["FILEDOCK_DATA_DIR"] = str(data_dir)
+    settings = _settings()
+    if not settings.resolved_storage_url.startswith("s3://"):
+        _die("FILEDOCK_STORAGE_URL: `s3 cors` needs an s3:// store; local files are served here")
+    origins = settings.cors_origin_list()
+    if not origins:
+        _die("FILEDOCK_CORS_ORIGINS: name the origins browsers call from, like https://app.x.org")
+    import json
+
+    from filedock.ports.objectstore import StoreUnavailable
+    from filedock.ports.objectstore_s3 import S3ObjectStore
+
+    store = _open_store(settings)
+    assert isinstance(store, S3ObjectStore)
+    try:
+        rule, kept = store.allow_browsers(origins)
+    except StoreUnavailable as exc:
+        _die(str(exc), exit_code=1)
+    typer.echo(json.dumps(rule, indent=2))
+    typer.echo(
+        f"filedock: bucket {store.bucket}: CORS rule {rule['ID']!r} applied, "
+        f"{kept} other rule(s) kept",
+        err=True,
+    )
+
+
 def _with_api_keys(data_dir: Path | None, action: Callable[[ApiKeyService], Awaitable[T]]) -> T:
     def run(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Awaitable[T]:
         from filedock.core.api_keys import ApiKeyService
@@ -260,16 +296,33 @@ def _settings() -> Settings:
 
 def _check_storage(settings: Settings) -> None:
     """Build the object store once, so a bad storage setting is one line, not a traceback."""
-    import asyncio
+    asyncio.run(_open_store(settings).close())
 
+
+def _open_store(settings: Settings) -> ObjectStore:
     from filedock.runtime import open_object_store
 
     try:
-        store = open_object_store(settings)
+        return open_object_store(settings)
     except (SettingsError, ValueError) as exc:
         message = str(exc)
         _die(message if message.startswith("FILEDOCK_") else f"FILEDOCK_STORAGE_URL: {message}")
-    asyncio.run(store.close())
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind the address once, so a busy port is one line, not Granian's traceback."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As Granian binds: a port whose last connections are in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        _die(f"cannot listen on {host}:{port}: {exc.strerror or exc}", exit_code=1)
 
 
 def _local_url(host: str, port: int) -> str:

@@ -5,6 +5,7 @@ A bad or unknown value stops start-up with one line naming the variable (`Settin
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -45,7 +46,13 @@ class Settings(BaseSettings):
     storage_url: str = ""
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
+    # Each wait on the S3 store (a request, the next chunk of a download): a hung store is
+    # then a 503 in this time, like a dead one.
+    store_timeout_seconds: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)
     public_url: str = "http://127.0.0.1:8000"
+    # Web apps' origins allowed to call the faces from a browser (faces/cors.py),
+    # comma-separated, like https://app.example.org; `*` alone: any origin. None by default.
+    cors_origins: str = ""
     jwt_secret: str = ""
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
@@ -55,11 +62,19 @@ class Settings(BaseSettings):
     cognito_issuer: str | None = None
     cognito_client_id: str | None = None
     max_upload_bytes: int = Field(default=5 * 1024**3, gt=0)
+    # A request body that sends nothing for this long is abandoned with 408 (body_guard.py).
+    body_idle_seconds: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)
+    # Bodies read at once per server worker process; one more gets 503 at once. At most 768
+    # of the 1024 connections a worker holds (server.py), so the rest always serve others.
+    max_concurrent_uploads: int = Field(default=256, gt=0, le=768)
     log_level: str = "info"
     worker: bool = True
     job_poll_seconds: float = Field(default=1.0, gt=0)
     job_lease_seconds: int = Field(default=300, gt=0)
     job_max_attempts: int = Field(default=10, gt=0)
+    # How long a read (download, download URL) of a file still being processed waits for the
+    # outcome before answering 409; 0: at once. Seconds, fractions allowed.
+    read_wait_seconds: float = Field(default=10.0, ge=0, le=300, allow_inf_nan=False)
     sweep_seconds: float = Field(default=60.0, gt=0)
     # A round heads every ready object (one request each on S3): hourly, not every minute.
     reconcile_seconds: float = Field(default=3600.0, gt=0)
@@ -95,6 +110,30 @@ class Settings(BaseSettings):
     # Minutes, fractions allowed (tests use seconds' worth); a day at most.
     auth_request_minutes: float = Field(default=10.0, gt=0, le=24 * 60, allow_inf_nan=False)
     account_token_hours: float = Field(default=24.0, gt=0, le=24 * 366, allow_inf_nan=False)
+    # Anonymous requests that write a row (cosphere auth requests), per client address and
+    # minute, with bursts of as many; 0 turns the limit off.
+    anonymous_rate_per_minute: int = Field(default=30, ge=0)
+    # Proxies whose `X-Forwarded-For` is believed, comma-separated addresses; none by default,
+    # so behind a proxy every client looks like the proxy until it is listed here.
+    trusted_proxies: str = ""
+    # `/metrics`: with a token, only `Authorization: Bearer <token>` reads it; without one it
+    # is served only when FILEDOCK_METRICS_PUBLIC is true (a private network), else 404.
+    metrics_token: str | None = Field(default=None, min_length=16)
+    # Seed 004 behind a gateway: X-Hasura-User-Id / X-Hasura-Role are believed only from a
+    # request that also carries this secret in X-Filedock-Gateway-Secret; off when unset.
+    hasura_gateway_secret: str | None = Field(default=None, min_length=16)
+    metrics_public: bool = False
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        proxies = [part.strip() for part in value.split(",") if part.strip()]
+        for proxy in proxies:
+            try:
+                ipaddress.ip_address(proxy)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address") from None
+        return ",".join(proxies)
 
     @field_validator("public_url")
     @classmethod
@@ -103,6 +142,16 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _cors_origins_are_origins(cls, value: str) -> str:
+        origins = [part.strip() for part in value.split(",") if part.strip()]
+        if "*" in origins:
+            if len(origins) > 1:
+                raise ValueError("'*' (any origin) stands alone, not beside named origins")
+            return "*"
+        return ",".join(_browser_origin(origin) for origin in origins)
 
     @field_validator("s3_endpoint_url")
     @classmethod
@@ -273,6 +322,10 @@ class Settings(BaseSettings):
             SCHEDULES_PREFIX,
         )
 
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """The allowed browser origins, as browsers send them; `("*",)` for any."""
+        return tuple(origin for origin in self.cors_origins.split(",") if origin)
+
     def catalogue_roots(self) -> list[Path]:
         return [Path(part) for part in self.catalogue_data_roots.split(":") if part.strip()]
 
@@ -341,3 +394,24 @@ def _data_dir_secret(data_dir: Path) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def _browser_origin(origin: str) -> str:
+    """`origin` spelled as browsers send it in `Origin` (lower case, no default port), so an
+    exact comparison is right; refused unless it is scheme://host[:port] and nothing more."""
+    parts = urlsplit(origin)
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    extra = parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc
+    if scheme not in ("http", "https") or not host or not host.isascii() or extra or port == -1:
+        raise ValueError(
+            f"{origin!r} is not an origin: write scheme://host[:port] without a path, "
+            "like https://app.example.org"
+        )
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}[scheme]
+    return f"{scheme}://{host}" + ("" if port in (None, default) else f":{port}")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -54,6 +55,16 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # request's CPU, measured): `AccessLineFormatter` writes the same JSON fields directly.
 access_log = logging.getLogger("filedock.http")
 ACCESS_FIELDS = "filedock_access"
+failures = logging.getLogger("filedock.responses")
+
+# The status a request whose client hung up before its answer is logged and counted with,
+# as nginx does ("client closed request"): the client's doing, not a server error.
+CLIENT_CLOSED_REQUEST = 499
+
+
+def client_closed() -> None:
+    """Log, at info, that the client closed the connection before it had its answer."""
+    failures.info("client closed the connection before the response")
 
 
 def configure_logging(level: str = "info") -> None:
@@ -146,6 +157,18 @@ class RequestContext:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # Outside a face (which answers it itself): nobody is left to answer.
+            status = CLIENT_CLOSED_REQUEST
+            client_closed()
+        except Exception as exc:
+            # Before the headers the error middleware answers 500 itself (status stays 500).
+            # After them the client holds a 200 whose body breaks off (a store failing
+            # mid-download): as much a failure, so it is logged and counted as one.
+            if status != 500:
+                failures.error("the response failed after its headers were sent", exc_info=exc)
+                status = 500
+            raise
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)

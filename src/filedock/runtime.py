@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from filedock.auth.cognito import cognito_verifier
+from filedock.auth.gateway import HasuraCallers
 from filedock.auth.oidc import oidc_verifier
 from filedock.auth.tokens import BearerVerifier, JwksKeys
 from filedock.config import Settings, SettingsError
@@ -23,8 +24,8 @@ from filedock.core.api_keys import ApiKeyService
 from filedock.core.auth_requests import AuthRequestService
 from filedock.core.catalogue import CatalogueService
 from filedock.core.end_users import EndUserAuthenticator
-from filedock.core.files import PRIVATE_PREFIX, PROCESS_FILE_JOB, FileService
-from filedock.core.operations import Operations
+from filedock.core.files import PRIVATE_PREFIX, PROCESS_FILE_JOB, FileService, ReadWait
+from filedock.core.operations import Operations, SharedSecret
 from filedock.core.processing import FileProcessor
 from filedock.core.rate_limit import RateLimiter
 from filedock.core.reconcile import Reconciler
@@ -45,7 +46,7 @@ from filedock.db.api_keys import SqlApiKeyStore
 from filedock.db.catalogue import SqlCatalogueItems
 from filedock.db.file_records import SqlFileRecords
 from filedock.db.job_queue import SqlJobQueue
-from filedock.db.schedules import SqlScheduleOwners
+from filedock.db.schedules import SqlScheduleOwners, SqlScheduleParticipants
 from filedock.db.session import create_engine, session_factory
 from filedock.observability import record_reconcile
 from filedock.ports.blob_signing import BlobSigner
@@ -147,11 +148,20 @@ def build_runtime(settings: Settings) -> Runtime:
     accounts = account_service(settings, sessions)
     api_keys = ApiKeyService(SqlApiKeyStore(sessions))
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    uploads = UploadService(records, store, policies, grants=grants)
+    # Reads of a file on its way wait for processing; a pending one's bytes are looked for.
+    read_wait = ReadWait(limit=timedelta(seconds=settings.read_wait_seconds))
+    bearer = bearer_verifier(settings)
     services = Services(
         files=FileService(
-            records, store, max_upload_bytes=settings.max_upload_bytes, grants=grants
+            records,
+            store,
+            max_upload_bytes=settings.max_upload_bytes,
+            grants=grants,
+            read_wait=read_wait,
+            notice=uploads.notice_upload,
         ),
-        uploads=UploadService(records, store, policies, grants=grants),
+        uploads=uploads,
         schedules=ScheduleDocuments(
             records,
             store,
@@ -161,7 +171,10 @@ def build_runtime(settings: Settings) -> Runtime:
                 extensions=tuple(settings.schedules_extensions.split(",")),
                 max_documents=settings.schedules_max_documents,
             ),
+            participants=SqlScheduleParticipants(sessions),
             grants=grants,
+            read_wait=read_wait,
+            notice=uploads.notice_upload,
         ),
         grants=grants,
         catalogue=CatalogueService(
@@ -180,8 +193,12 @@ def build_runtime(settings: Settings) -> Runtime:
             accounts,
             oidc_verifier(settings),
             lifetime=timedelta(minutes=settings.auth_request_minutes),
+            limiter=RateLimiter(
+                settings.anonymous_rate_per_minute / 60, max(settings.anonymous_rate_per_minute, 1)
+            ),
         ),
-        bearer=bearer_verifier(settings),
+        bearer=bearer,
+        hasura_callers=HasuraCallers(bearer, settings.hasura_gateway_secret),
         api_users=EndUserAuthenticator(api_keys, limiter),
         cognito=cognito_verifier(settings) or NoTokenPairs("Cognito authentication"),
         operations=Operations(
@@ -189,7 +206,13 @@ def build_runtime(settings: Settings) -> Runtime:
             file_counts=records.count_by_status,
             job_counts=jobs.counts,
         ),
-        bucket_notification_token=settings.bucket_notification_token,
+        metrics_access=SharedSecret(
+            settings.metrics_token, "metrics", open_without_secret=settings.metrics_public
+        ),
+        bucket_notifications=SharedSecret(
+            settings.bucket_notification_token, "bucket notifications"
+        ),
+        trusted_proxies=frozenset(filter(None, settings.trusted_proxies.split(","))),
         oidc_client_id=settings.oidc_client_id,
     )
     return Runtime(
@@ -281,6 +304,7 @@ def open_object_store(settings: Settings, signer: BlobSigner | None = None) -> O
             session_token=os.environ.get("AWS_SESSION_TOKEN"),
             # An http:// endpoint was asked for explicitly (MinIO on a private network).
             allow_http=(settings.s3_endpoint_url or "").startswith("http://"),
+            timeout=timedelta(seconds=settings.store_timeout_seconds),
         )
     raise SettingsError(f"FILEDOCK_STORAGE_URL: unsupported scheme {parts.scheme!r}")
 

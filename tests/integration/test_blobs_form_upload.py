@@ -7,9 +7,11 @@ store's `presign_post`), for the pending upload a signed-url ticket created.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -31,11 +33,19 @@ pytestmark = pytest.mark.parametrize("server", ["sqlite-local", "postgres-local"
 
 
 def signed_form(
-    server: LiveServer, key: str, *, max_bytes: int = 10_485_760, expires_in: float = 300
+    server: LiveServer,
+    key: str,
+    *,
+    max_bytes: int = 10_485_760,
+    expires_in: float = 300,
+    success_status: str | None = None,
 ) -> tuple[str, dict[str, str]]:
     expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
     return blob_signer(server).post_form(
-        key, expires_at, UploadLimits(max_bytes, "application/pdf")
+        key,
+        expires_at,
+        UploadLimits(max_bytes, "application/pdf"),
+        success_status=success_status,
     )
 
 
@@ -62,10 +72,61 @@ def test_form_upload_stores_the_file_and_processing_makes_it_ready(
     url, fields = signed_form(server, key)
     assert url == f"{server.base_url}/_blobs/"
     response = post(url, fields, PDF)
-    assert response.status_code == 201, response.text
+    assert response.status_code == 204, response.text
     assert backend.wait_settled(ticket["file_id"])["status"] == "ready"
     download = backend.get(f"/v1/files/{ticket['file_id']}/download-url").json()["url"]
     assert httpx.get(download).content == PDF
+
+
+def test_a_form_without_success_action_status_answers_204_with_no_body_as_s3_does(
+    server: LiveServer, backend: Backend
+) -> None:
+    _, key = pending(server, backend)
+    url, fields = signed_form(server, key)
+    assert "success_action_status" not in fields
+    response = post(url, fields, PDF)
+    assert response.status_code == 204 and response.content == b"", response.text
+
+
+def test_a_form_signed_for_201_answers_s3s_post_response_document(
+    server: LiveServer, backend: Backend
+) -> None:
+    ticket, key = pending(server, backend)
+    url, fields = signed_form(server, key, success_status="201")
+    assert fields["success_action_status"] == "201"
+    response = post(url, fields, PDF)
+    assert response.status_code == 201, response.text
+    assert response.headers["content-type"] == "application/xml"
+    document = ElementTree.fromstring(response.content)
+    assert document.tag == "PostResponse"
+    assert [(child.tag, child.text) for child in document] == [
+        ("Location", f"{server.base_url}/_blobs/{key}"),
+        ("Bucket", "_blobs"),
+        ("Key", key),
+        ("ETag", f'"{hashlib.sha256(PDF).hexdigest()}"'),
+    ]
+    assert response.headers["location"] == f"{server.base_url}/_blobs/{key}"
+    assert backend.wait_settled(ticket["file_id"])["status"] == "ready"
+
+
+def test_a_form_signed_for_200_answers_200_with_no_body(
+    server: LiveServer, backend: Backend
+) -> None:
+    _, key = pending(server, backend)
+    url, fields = signed_form(server, key, success_status="200")
+    response = post(url, fields, PDF)
+    assert response.status_code == 200 and response.content == b"", response.text
+
+
+def test_a_signed_success_status_cannot_be_changed_or_dropped(
+    server: LiveServer, backend: Backend
+) -> None:
+    _, key = pending(server, backend)
+    url, fields = signed_form(server, key, success_status="201")
+    s3_error(post(url, {**fields, "success_action_status": "200"}, PDF), 403)
+    without = {name: value for name, value in fields.items() if name != "success_action_status"}
+    s3_error(post(url, without, PDF), 403)
+    assert_nothing_stored(server, key)
 
 
 def test_an_oversize_form_upload_is_refused_and_stores_nothing(

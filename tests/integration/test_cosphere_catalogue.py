@@ -141,6 +141,31 @@ def test_create_read_update_delete_as_in_the_seed(
     }
 
 
+def test_the_seeds_own_item_names_with_spaces_are_created_and_found(
+    admin: Caller, researcher: Caller
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    for name in (f"Dian Flatley {tag}", f"Dr. Joselyn Franecki PhD {tag}"):
+        created = event(
+            admin.call("POST", "/catalogue/items/", body(f"  {name} ", None)),
+            201,
+            "CATALOGUEITEM_CREATED",
+        )
+        assert created["name"] == name  # stored trimmed
+    found = event(
+        researcher.call("GET", "/catalogue/items/", query=f"flatley {tag}"),
+        200,
+        "CATALOGUEITEMS_BULK_READ",
+    )
+    assert [item["name"] for item in found["items"]] == [f"Dian Flatley {tag}"]
+    refused = event(
+        admin.call("POST", "/catalogue/items/", body(f"Dian\nFlatley {tag}", None)),
+        400,
+        "BODY_DID_NOT_VALIDATE",
+    )
+    assert set(refused["errors"]) == {"name"}
+
+
 def test_bulk_read_needs_a_query_and_matches_names_case_insensitively(
     admin: Caller, researcher: Caller
 ) -> None:

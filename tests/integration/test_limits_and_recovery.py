@@ -76,7 +76,8 @@ def test_upload_at_the_limit_is_accepted(small_server: LiveServer) -> None:
 
 
 def test_restart_resumes_jobs_queued_before_it(tmp_path: Path) -> None:
-    env = server_env(tmp_path, worker="false")
+    # No worker: the GET below must not wait the default 10 s for processing that never runs.
+    env = server_env(tmp_path, worker="false", read_wait_seconds="1")
     first = LiveServer(data_dir=tmp_path, env=env)
     first.start()
     file_id = str(uuid.uuid4())

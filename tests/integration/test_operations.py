@@ -15,12 +15,39 @@ def test_healthz_and_readyz_answer_ok(server: LiveServer) -> None:
         assert ready.json()["checks"] == {"database": "ok", "storage": "ok"}
 
 
+METRICS_TOKEN = "scraper-secret-0123456789"
+SERVER_SETTINGS = {"metrics_token": METRICS_TOKEN}
+
+
 def test_metrics_expose_request_and_file_counts(server: LiveServer) -> None:
     with server.client() as client:
         client.get("/healthz")
-        text = client.get("/metrics").text
+        text = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
     assert "filedock_http_requests_total" in text
     assert 'route="/healthz"' in text
+
+
+def test_metrics_need_the_token_when_one_is_set(server: LiveServer) -> None:
+    with server.client() as client:
+        missing = client.get("/metrics")
+        wrong = client.get("/metrics", headers={"Authorization": "Bearer not-the-token-at-all"})
+    for response in (missing, wrong):
+        assert response.status_code == 401 and set(response.json()) == {"error"}
+        assert "filedock_http_requests_total" not in response.text
+
+
+def test_metrics_are_not_served_without_a_token_unless_public(tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    from tests.fixtures.server import server_env
+
+    for public, expected in (("false", 404), ("true", 200)):
+        data_dir = tmp_path_factory.mktemp(f"metrics-{public}")
+        live = LiveServer(data_dir=data_dir, env=server_env(data_dir, metrics_public=public))
+        live.start()
+        try:
+            with live.client() as client:
+                assert client.get("/metrics").status_code == expected
+        finally:
+            live.stop()
 
 
 def test_openapi_and_docs_are_served(server: LiveServer) -> None:

@@ -114,8 +114,13 @@ async def test_presigned_delete_deletes(store: S3ObjectStore) -> None:
         await store.head("tmp/x")
 
 
-async def test_presigned_post_form_stores_the_object(store: S3ObjectStore) -> None:
-    request = store.presign_post("uploads/form.csv", expires_in=FIVE_MINUTES, limits=CSV)
+@pytest.mark.parametrize(("success_status", "answer"), [(None, 204), ("201", 201)])
+async def test_presigned_post_form_stores_the_object_and_answers_the_signed_status(
+    store: S3ObjectStore, success_status: str | None, answer: int
+) -> None:
+    request = store.presign_post(
+        "uploads/form.csv", expires_in=FIVE_MINUTES, limits=CSV, success_status=success_status
+    )
 
     async with httpx.AsyncClient() as client:
         # httpx puts the `data` fields first and the file last, as S3 requires.
@@ -125,14 +130,16 @@ async def test_presigned_post_form_stores_the_object(store: S3ObjectStore) -> No
             files={"file": ("anything.csv", b"a,b\n", "text/csv")},
         )
 
-    assert response.status_code == 201
+    assert response.status_code == answer
     assert await read_all(store, "uploads/form.csv") == b"a,b\n"
 
 
 def test_presigned_post_policy_carries_every_condition_exactly(store: S3ObjectStore) -> None:
     before = datetime.now(UTC).replace(microsecond=0)
 
-    request = store.presign_post("uploads/form.csv", expires_in=FIVE_MINUTES, limits=CSV)
+    request = store.presign_post(
+        "uploads/form.csv", expires_in=FIVE_MINUTES, limits=CSV, success_status="201"
+    )
 
     fields = request.fields
     policy = decoded_policy(fields)
@@ -175,6 +182,17 @@ def test_presigned_post_without_a_content_type_binds_only_the_size(store: S3Obje
     assert ["content-length-range", 0, 10] in conditions
     assert not any(isinstance(c, dict) and "Content-Type" in c for c in conditions)
     assert "Content-Type" not in request.fields
+
+
+def test_presigned_post_without_a_success_status_names_none(store: S3ObjectStore) -> None:
+    # Seed 000's form: S3 then answers 204.
+    request = store.presign_post("u/x", expires_in=FIVE_MINUTES, limits=CSV)
+
+    conditions = decoded_policy(request.fields)["conditions"]
+
+    assert isinstance(conditions, list)
+    assert not any(isinstance(c, dict) and "success_action_status" in c for c in conditions)
+    assert "success_action_status" not in request.fields
 
 
 def test_a_store_without_a_prefix_signs_the_bare_key(

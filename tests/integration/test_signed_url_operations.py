@@ -146,7 +146,7 @@ def test_reconciliation_removes_old_orphans_and_reports_in_metrics(tmp_path: Pat
     young.write_bytes(b"being written")
     two_hours_ago = time.time() - 7200
     os.utime(orphan, (two_hours_ago, two_hours_ago))
-    live = started(tmp_path, reconcile_seconds="0.5")
+    live = started(tmp_path, reconcile_seconds="0.5", metrics_public="true")
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and orphan.exists():

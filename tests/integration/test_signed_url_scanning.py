@@ -25,7 +25,9 @@ def scanned(
     clamd_server: ClamdServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     data_dir = tmp_path_factory.mktemp("scanned")
-    live = LiveServer(data_dir=data_dir, env=server_env(data_dir, clamd_url=clamd_server.unix_url))
+    # A read of a file clamd cannot scan waits for it this long, then answers 409.
+    env = server_env(data_dir, clamd_url=clamd_server.unix_url, read_wait_seconds="1")
+    live = LiveServer(data_dir=data_dir, env=env)
     live.start()
     yield live
     live.stop()

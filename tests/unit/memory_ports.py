@@ -215,10 +215,18 @@ class MemoryStore:
         return PresignedRequest(method, f"memory://{key}?{method}", {}, headers, expires_at)
 
     def presign_post(
-        self, key: str, *, expires_in: timedelta, limits: UploadLimits
+        self,
+        key: str,
+        *,
+        expires_in: timedelta,
+        limits: UploadLimits,
+        success_status: str | None = None,
     ) -> PresignedRequest:
         expires_at = datetime.now(UTC) + expires_in
-        return PresignedRequest("POST", "memory://", {"key": key}, {}, expires_at)
+        fields = {"key": key}
+        if success_status is not None:
+            fields["success_action_status"] = success_status
+        return PresignedRequest("POST", "memory://", fields, {}, expires_at)
 
     async def check(self) -> None:
         self._check_up()

@@ -1,7 +1,8 @@
-"""An in-memory `ScheduleOwners`, so core unit tests need no database.
+"""In-memory `ScheduleOwners` and `ScheduleParticipants`, so core unit tests need no database.
 
 A double of our own protocol, not a mock: the SQL adapter is tested against real databases in
-tests/integration/test_schedules_sql.py.
+tests/integration/test_schedules_sql.py and
+tests/integration/test_schedule_participants_sql.py.
 """
 
 from __future__ import annotations
@@ -24,3 +25,15 @@ class MemoryScheduleOwners:
 
     async def owner(self, schedule_id: str) -> str | None:
         return self.owners.get(schedule_id)
+
+
+@dataclass
+class MemoryScheduleParticipants:
+    declared: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    async def participants(self, schedule_id: str) -> frozenset[str]:
+        return self.declared.get(schedule_id, frozenset())
+
+    async def replace(self, schedule_id: str, subjects: frozenset[str], now: datetime) -> None:
+        # One assignment, no await: a replacement is never seen half done.
+        self.declared[schedule_id] = frozenset(subjects)

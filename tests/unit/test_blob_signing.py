@@ -300,6 +300,8 @@ def test_a_tampered_expired_url_is_a_mismatch_not_an_expiry(
         pytest.param(lambda q: q.update(expires=""), id="empty expiry"),
         pytest.param(lambda q: q.update(expires="1e9"), id="exponent expiry"),
         pytest.param(lambda q: q.update(max_bytes="10kB"), id="non-numeric size"),
+        pytest.param(lambda q: q.update(expires="000" + q["expires"]), id="zero-padded expiry"),
+        pytest.param(lambda q: q.update(max_bytes="0" + q["max_bytes"]), id="zero-padded size"),
         pytest.param(lambda q: q.update(signature="zz" * 32), id="signature not hex"),
         pytest.param(lambda q: q.update(signature="ab"), id="signature too short"),
         pytest.param(lambda q: q.update(method="GET"), id="unknown parameter"),
@@ -339,7 +341,9 @@ def resign(signer: BlobSigner, policy: dict[str, object]) -> dict[str, str]:
 
 
 def test_post_form_carries_an_s3_style_policy(signer: BlobSigner) -> None:
-    request = signer.presign_post("uploads/x", expires_in=FIVE_MINUTES, limits=LIMITS)
+    request = signer.presign_post(
+        "uploads/x", expires_in=FIVE_MINUTES, limits=LIMITS, success_status="201"
+    )
 
     assert (request.method, request.url, request.headers) == ("POST", f"{BASE_URL}/_blobs/", {})
     assert request.expires_at == NOW + FIVE_MINUTES
@@ -362,6 +366,39 @@ def test_post_form_carries_an_s3_style_policy(signer: BlobSigner) -> None:
             {"success_action_status": "201"},
         ],
     }
+
+
+def test_post_without_a_success_status_names_none_as_s3s_default_form(
+    signer: BlobSigner,
+) -> None:
+    # Seed 000's form has no success_action_status: S3 then answers 204.
+    request = signer.presign_post("uploads/x", expires_in=FIVE_MINUTES, limits=LIMITS)
+
+    assert "success_action_status" not in request.fields
+    assert decoded_policy(request.fields)["conditions"] == [
+        {"key": "uploads/x"},
+        ["content-length-range", 0, 1000],
+        {"Content-Type": "text/csv"},
+    ]
+    assert signer.verify_post(request.fields).success_status is None
+
+
+@pytest.mark.parametrize("status", ["200", "201", "204"])
+def test_post_round_trip_grants_the_signed_success_status(signer: BlobSigner, status: str) -> None:
+    fields = signer.presign_post(
+        "uploads/x", expires_in=FIVE_MINUTES, limits=LIMITS, success_status=status
+    ).fields
+
+    assert fields["success_action_status"] == status
+    assert signer.verify_post(fields).success_status == status
+
+
+@pytest.mark.parametrize("status", ["202", "302", "201 ", "ok", ""])
+def test_a_success_status_s3_does_not_know_is_never_signed(signer: BlobSigner, status: str) -> None:
+    with pytest.raises(ValueError):
+        signer.presign_post(
+            "uploads/x", expires_in=FIVE_MINUTES, limits=LIMITS, success_status=status
+        )
 
 
 def test_post_round_trip_grants_the_limits(signer: BlobSigner) -> None:
@@ -387,7 +424,6 @@ def test_post_without_a_content_type_binds_only_the_size(signer: BlobSigner) -> 
     assert decoded_policy(request.fields)["conditions"] == [
         {"key": "uploads/x"},
         ["content-length-range", 0, 5],
-        {"success_action_status": "201"},
     ]
     assert (grant.max_bytes, grant.content_type) == (5, None)
 
@@ -446,7 +482,9 @@ def test_a_policy_signed_with_another_secret_is_refused(signer: BlobSigner, cloc
 def test_a_field_that_breaks_a_condition_is_refused(
     signer: BlobSigner, name: str, value: str
 ) -> None:
-    fields = signer.presign_post("uploads/x", expires_in=FIVE_MINUTES, limits=LIMITS).fields
+    fields = signer.presign_post(
+        "uploads/x", expires_in=FIVE_MINUTES, limits=LIMITS, success_status="201"
+    ).fields
     fields[name] = value
 
     with pytest.raises(SignatureMismatch):
@@ -455,7 +493,9 @@ def test_a_field_that_breaks_a_condition_is_refused(
 
 @pytest.mark.parametrize("name", ["key", "Content-Type", "success_action_status"])
 def test_a_missing_conditioned_field_is_refused(signer: BlobSigner, name: str) -> None:
-    fields = signer.presign_post("uploads/x", expires_in=FIVE_MINUTES, limits=LIMITS).fields
+    fields = signer.presign_post(
+        "uploads/x", expires_in=FIVE_MINUTES, limits=LIMITS, success_status="201"
+    ).fields
     del fields[name]
 
     with pytest.raises(SignatureMismatch):
@@ -580,6 +620,12 @@ def test_unsafe_keys_are_never_signed(signer: BlobSigner, key: str) -> None:
 def test_bad_signer_settings_fail_at_construction(build: Callable[[], object]) -> None:
     with pytest.raises(ValueError):
         build()
+
+
+def test_object_url_is_the_unsigned_blobs_address_a_form_post_names(signer: BlobSigner) -> None:
+    assert signer.object_url("uploads/a b.pdf") == f"{BASE_URL}/_blobs/uploads/a%20b.pdf"
+    with pytest.raises(InvalidKey):
+        signer.object_url("../etc/passwd")
 
 
 def test_attachment_disposition_is_safe_for_any_name() -> None:

@@ -6,12 +6,23 @@ from typing import Any
 
 import pytest
 
-from filedock.core.catalogue import CatalogueService, ItemInUse, UnknownAccount
+from filedock.core.catalogue import (
+    CatalogueService,
+    InvalidQuery,
+    ItemInUse,
+    ItemNotFound,
+    UnknownAccount,
+)
 from filedock.core.catalogue_model import ExecutorType
 from filedock.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from filedock.core.principal import Principal
 from filedock.ports.catalogue import DatasetProfile
-from tests.unit.memory_catalogue import CannedProfiler, MemoryCatalogueItems, accounts_with
+from tests.unit.memory_catalogue import (
+    CannedProfiler,
+    KnownAccounts,
+    MemoryCatalogueItems,
+    accounts_with,
+)
 
 ADMIN = Principal("cosphere", "27", "admin")
 RESEARCHER = Principal("cosphere", "28", "user")
@@ -108,6 +119,38 @@ async def test_an_unknown_maintainer_is_reported_on_maintained_by(world: Any) ->
     assert items.items == {}
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["Dian Flatley", "Dr. Joselyn Franecki PhD", "Chin Connelly", "Météo (2024) #3", "n" * 200],
+)
+async def test_the_seeds_own_names_and_any_printable_name_are_accepted(
+    world: Any, name: str
+) -> None:
+    service, items, _ = world
+    item = (await service.create(ADMIN, seed_body(name=name))).item
+    assert item.name == name and items.items[item.id].name == name
+
+
+async def test_a_name_is_stored_trimmed(world: Any) -> None:
+    service, _, _ = world
+    assert (await service.create(ADMIN, seed_body(name="  Dian Flatley\t"))).item.name == (
+        "Dian Flatley"
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "   ", "n" * 201, "Dian\nFlatley", "Dian\x00Flatley", "tab\there", "rtl\u202eevil", 42],
+    ids=["empty", "blank", "too-long", "newline", "nul", "tab-inside", "bidi-override", "number"],
+)
+async def test_an_empty_overlong_or_unprintable_name_is_refused(world: Any, name: Any) -> None:
+    service, items, _ = world
+    with pytest.raises(InvalidInput) as refused:
+        await service.create(ADMIN, seed_body(name=name))
+    assert set(refused.value.fields) == {"name"}
+    assert items.items == {}
+
+
 async def test_every_problem_of_a_body_is_listed_at_once(world: Any) -> None:
     service, _, _ = world
     with pytest.raises(InvalidInput) as refused:
@@ -124,6 +167,48 @@ async def test_search_needs_a_query_and_matches_names_case_insensitively(world: 
         await service.search(None)
     assert refused.value.fields == {"query": ["This field is required."]}
     assert [e.item.name for e in await service.search("IoT")] == ["iot_events", "iot_features"]
+
+
+@pytest.mark.parametrize("query", ["\x00", "iot\x00", "\x00events"])
+async def test_a_search_query_holding_a_nul_is_refused(world: Any, query: str) -> None:
+    service, _, _ = world
+    await service.create(ADMIN, seed_body(name="iot_events"))
+    with pytest.raises(InvalidQuery) as refused:
+        await service.search(query)
+    assert list(refused.value.fields) == ["query"]
+
+
+class NarrowItems(MemoryCatalogueItems):
+    """Items whose ids are 32-bit, as PostgreSQL's serials: a wider id overflows the store."""
+
+    async def get(self, item_id: int) -> Any:
+        if not -(2**31) <= item_id < 2**31:
+            raise OverflowError("value out of int32 range")
+        return await super().get(item_id)
+
+
+class NarrowAccounts(KnownAccounts):
+    async def get(self, account_id: int) -> Any:
+        if not -(2**31) <= account_id < 2**31:
+            raise OverflowError("value out of int32 range")
+        return await super().get(account_id)
+
+
+@pytest.mark.parametrize("wide_id", [2**31, 2**63, 10**30])
+async def test_an_id_no_store_can_hold_names_no_item_or_account_without_a_lookup(
+    wide_id: int,
+) -> None:
+    service = CatalogueService(NarrowItems(), NarrowAccounts(), CannedProfiler())
+    for attempt in (
+        service.read(wide_id),
+        service.update(ADMIN, wide_id, seed_body(maintained_by_id=None)),
+        service.delete(ADMIN, wide_id),
+        service.profile(ADMIN, wide_id),
+    ):
+        with pytest.raises(ItemNotFound):
+            await attempt
+    with pytest.raises(UnknownAccount):
+        await service.create(ADMIN, seed_body(maintained_by_id=wide_id))
 
 
 async def test_update_records_who_changed_it(world: Any) -> None:

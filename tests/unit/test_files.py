@@ -5,11 +5,20 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from filedock.core.errors import Conflict, Forbidden, InvalidInput, NotFound, NotReady, TooLarge
+from filedock.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    NotReady,
+    TooLarge,
+    Unavailable,
+)
 from filedock.core.files import PROCESS_FILE_JOB, FileService, is_active_content
 from filedock.core.model import FileStatus
 from filedock.core.principal import Principal
 from filedock.core.processing import FileProcessor
+from tests.unit.fake_time import FakeTime
 from tests.unit.memory_ports import MemoryRecords, MemoryScanner, MemoryStore
 
 ALICE = Principal("bearer", "alice", "user")
@@ -34,7 +43,8 @@ def store() -> MemoryStore:
 
 @pytest.fixture
 def files(records: MemoryRecords, store: MemoryStore) -> FileService:
-    return FileService(records, store, max_upload_bytes=10)
+    # A read of a file on its way waits on a fake clock: it costs no real time here.
+    return FileService(records, store, max_upload_bytes=10, read_wait=FakeTime().read_wait())
 
 
 async def test_upload_records_size_and_sha256_and_queues_processing(
@@ -133,7 +143,40 @@ async def test_processed_file_is_served(
     await files.upload(ALICE, "f", "text/plain", body(b"hello"))
     assert await FileProcessor(records, store, MemoryScanner()).process("f") is FileStatus.READY
     download = await files.open_download(ALICE, "f")
-    assert b"".join([chunk async for chunk in download.read(1, 3)]) == b"el"
+    assert b"".join([chunk async for chunk in await download.open(1, 3)]) == b"el"
+
+
+async def test_a_download_whose_object_vanished_is_not_found_when_opened(
+    files: FileService, records: MemoryRecords, store: MemoryStore
+) -> None:
+    await files.upload(ALICE, "f", "text/plain", body(b"hello"))
+    await FileProcessor(records, store, MemoryScanner()).process("f")
+    download = await files.open_download(ALICE, "f")
+    store.objects.clear()
+    with pytest.raises(NotFound):
+        await download.open()
+    with pytest.raises(NotFound):
+        await download.verify()
+
+
+async def test_a_download_raises_a_store_outage_when_opened_not_at_its_first_byte(
+    files: FileService, records: MemoryRecords, store: MemoryStore
+) -> None:
+    await files.upload(ALICE, "f", "text/plain", body(b"hello"))
+    await FileProcessor(records, store, MemoryScanner()).process("f")
+    download = await files.open_download(ALICE, "f")
+    store.down = True
+    with pytest.raises(Unavailable):
+        await download.open(0, 2)
+
+
+async def test_opening_an_empty_range_of_a_download_gives_no_bytes(
+    files: FileService, records: MemoryRecords, store: MemoryStore
+) -> None:
+    await files.upload(ALICE, "f", "text/plain", body(b"hello"))
+    await FileProcessor(records, store, MemoryScanner()).process("f")
+    download = await files.open_download(ALICE, "f")
+    assert [chunk async for chunk in await download.open(2, 2)] == []
 
 
 async def test_delete_removes_object_and_record_and_returns_the_metadata(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from filedock.core.files import FileService
 from filedock.core.principal import Principal
 from filedock.core.processing import FileProcessor
-from filedock.core.upload_policy import FORM_COMMAND_POLICY, SIGNED_URL_POLICY
+from filedock.core.upload_policy import FORM_COMMAND_POLICY, SIGNED_URL_POLICY, UploadPolicy
 from filedock.core.uploads import UploadService
 from tests.unit.memory_ports import MemoryRecords, MemoryScanner, MemoryStore
 
@@ -41,9 +41,10 @@ class World:
         return ticket.file.id
 
 
-def new_world() -> World:
+def new_world(*changed: UploadPolicy) -> World:
+    """A world with the built-in upload policies; `changed` ones replace theirs by name."""
     records, store, scanner, clock = MemoryRecords(), MemoryStore(), MemoryScanner(), Clock()
-    policies = {p.name: p for p in (SIGNED_URL_POLICY, FORM_COMMAND_POLICY)}
+    policies = {p.name: p for p in (SIGNED_URL_POLICY, FORM_COMMAND_POLICY, *changed)}
     return World(
         records,
         store,

@@ -22,6 +22,7 @@ from filedock.core.account_model import Account, AuthRequest
 from filedock.core.accounts import AccountService, normalize_email
 from filedock.core.errors import Expired, InvalidInput, NotFound, Unauthenticated
 from filedock.core.files import Clock, utc_now
+from filedock.core.rate_limit import RateLimiter
 from filedock.ports.accounts import AuthRequestStore, IdTokenVerifier
 
 DEFAULT_LIFETIME = timedelta(minutes=10)
@@ -59,6 +60,7 @@ class AuthRequestService:
         verifier: IdTokenVerifier,
         *,
         lifetime: timedelta = DEFAULT_LIFETIME,
+        limiter: RateLimiter | None = None,
         clock: Clock = utc_now,
     ) -> None:
         if lifetime <= timedelta(0):
@@ -67,10 +69,13 @@ class AuthRequestService:
         self._accounts = accounts
         self._verifier = verifier
         self._lifetime = lifetime
+        # Anyone may create requests, and each is a row: limited per client address.
+        self._limiter = limiter if limiter is not None else RateLimiter(0, 1)
         self._clock = clock
 
-    async def create(self) -> AuthRequest:
-        """A new auth request, living the configured lifetime."""
+    async def create(self, client: str = "unknown") -> AuthRequest:
+        """A new auth request, living the configured lifetime; `RateLimited` per `client`."""
+        self._limiter.check(f"auth-request:{client}")
         now = self._clock()
         # Anyone may create requests, so old ones are purged here rather than piling up.
         await self._requests.purge(now - PURGE_AFTER)

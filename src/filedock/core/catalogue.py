@@ -7,7 +7,6 @@ face only parses JSON and renders. Deleting an item with live download requests 
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, replace
 from functools import partial
@@ -40,7 +39,8 @@ from filedock.ports.catalogue import (
 MAX_RESULTS = 200
 _NAME_TAKEN = "catalogue item with this name already exists."
 MAX_LOCATION_LENGTH = 1024
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# Item and account ids are the stores' serials, 32-bit integers on PostgreSQL.
+MAX_ID = 2**31 - 1
 _FIELDS = frozenset({"name", "executor_type", "spec", "sample", "maintained_by_id", "location"})
 
 
@@ -95,6 +95,9 @@ class CatalogueService:
         """Items whose name contains `query`, case-insensitively; the query is required."""
         if query is None or not query.strip():
             raise InvalidQuery.one("query", "This field is required.")
+        if "\x00" in query:
+            # SQLite would cut the pattern there and match every item; PostgreSQL refuses it.
+            raise InvalidQuery.one("query", "The query must not contain NUL characters.")
         found = await self._items.search(query.strip(), limit=MAX_RESULTS)
         return [await self._entry(item) for item in found]
 
@@ -180,7 +183,7 @@ class CatalogueService:
         raise Conflict(f"catalogue item {read.id} changed meanwhile; read it and try again")
 
     async def _item(self, item_id: int) -> CatalogueItem:
-        item = await self._items.get(item_id)
+        item = await self._items.get(item_id) if _storable_id(item_id) else None
         if item is None:
             raise ItemNotFound(f"catalogue item {item_id} does not exist")
         return item
@@ -236,11 +239,17 @@ class CatalogueService:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidInput.one("maintained_by_id", "A valid integer is required.")
-        if await self._accounts.get(value) is None:
+        if not _storable_id(value) or await self._accounts.get(value) is None:
             raise UnknownAccount.one(
                 "maintained_by", f"account instance with id {value} does not exist."
             )
         return value
+
+
+def _storable_id(value: int) -> bool:
+    """Whether an item or account id could be stored at all: one that could not names
+    nothing, and is answered so without a lookup that would overflow the store's integer."""
+    return 0 < value <= MAX_ID
 
 
 def _require_admin(principal: Principal) -> None:
@@ -249,11 +258,15 @@ def _require_admin(principal: Principal) -> None:
 
 
 def _name(value: Any) -> str:
-    if not isinstance(value, str) or not _NAME.fullmatch(value) or len(value) > MAX_NAME_LENGTH:
+    """Any printable text, trimmed, of 1 to 200 characters: the seed's own items are named
+    `Dian Flatley` and `Dr. Joselyn Franecki PhD`. No control or format characters (a newline,
+    a NUL, a bidi override): a name is shown in lists and logs as it is."""
+    name = value.strip() if isinstance(value, str) else ""
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
         raise InvalidInput.one(
-            "name", f"Enter a name of letters, digits, '_', '.', '-' (at most {MAX_NAME_LENGTH})."
+            "name", f"Enter a name of 1 to {MAX_NAME_LENGTH} printable characters."
         )
-    return value
+    return name
 
 
 def _executor_type(value: Any) -> ExecutorType:
@@ -272,6 +285,9 @@ def _location(value: Any, *, datasets_prefix: str) -> str | None:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_LOCATION_LENGTH:
         raise InvalidInput.one("location", "Enter a path of a Parquet or CSV dataset.")
     location = value.strip()
+    if not location.isprintable():
+        # No dataset path holds a control character; PostgreSQL refuses a NUL outright.
+        raise InvalidInput.one("location", "A path must not contain control characters.")
     if location.startswith(STORE_SCHEME):
         # The profiler checks again: items stored before this rule must not slip through.
         try:

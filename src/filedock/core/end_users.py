@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 
+from filedock.core.account_model import ApiKey
 from filedock.core.api_keys import ApiKeyService
 from filedock.core.errors import InvalidInput
 from filedock.core.principal import Principal, api_key_realm
@@ -33,6 +34,16 @@ class EndUserAuthenticator:
         user = parse_user_id(user_id)
         self._limiter.check(f"{key.id}:{user}")
         return Principal(api_key_realm(key.id), user, END_USER_ROLE)
+
+    async def back_end(self, api_key: str | None) -> ApiKey:
+        """The back-end itself, for calls that name no end user: its live key, within its rate.
+
+        Raises `Unauthenticated` (bad key) or `RateLimited`.
+        """
+        key = await self._api_keys.authenticate(api_key)
+        # Its own bucket: a back-end's own calls do not spend its users' tokens.
+        self._limiter.check(key.id)
+        return key
 
 
 def parse_user_id(user_id: str | None) -> str:

@@ -6,12 +6,14 @@ limits on the body, and which content may be shown inline.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from filedock.core.errors import (
@@ -26,17 +28,28 @@ from filedock.core.lifecycle import FileLifecycle, reachable
 from filedock.core.model import File, FileStatus, media_type
 from filedock.core.principal import Principal
 from filedock.core.signing import SignedGrants
+from filedock.core.upload_policy import admitted_body
 from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileIdTaken, FileRecords
-from filedock.ports.objectstore import ObjectStore, ObjectTooLarge, StoreUnavailable
+from filedock.ports.objectstore import (
+    ObjectNotFound,
+    ObjectStore,
+    ObjectTooLarge,
+    StoreUnavailable,
+)
 from filedock.ports.presign import PresignedRequest
 
 PROCESS_FILE_JOB = "process_file"
 # Where accepted bytes live: no signed upload URL can write under it.
 PRIVATE_PREFIX = "files/"
 MAX_FILE_ID_LENGTH = 128
+# How long a read of a file still being processed waits for the outcome (seeds 000, 001 and
+# 004 read right after an upload, and know no 409 there); FILEDOCK_READ_WAIT_SECONDS.
+DEFAULT_READ_WAIT = timedelta(seconds=10)
 
 Clock = Callable[[], datetime]
+Notice = Callable[[File], Awaitable[File]]
+"""Checks the store for a pending upload's bytes (`UploadService.notice_upload`)."""
 log = logging.getLogger("filedock.files")
 
 _FILE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -107,8 +120,75 @@ class Download:
     def disposition(self) -> str:
         return "attachment" if is_active_content(self.file.content_type) else "inline"
 
-    def read(self, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        return self._store.read(self.file.storage_key, start, end)
+    async def open(self, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Bytes `start` up to `end`, with the store's first answer already in hand.
+
+        What can fail before the first byte fails here, while a face can still answer in its
+        own envelope: a missing object as `NotFound`, an outage as `Unavailable`. Failures
+        after it can only cut the transfer short.
+        """
+        chunks = aiter(self._store.read(self.file.storage_key, start, end))
+        try:
+            first = await anext(chunks, None)
+        except ObjectNotFound:
+            raise self.object_missing() from None
+        return _prepend(first, chunks) if first is not None else _nothing()
+
+    async def verify(self) -> None:
+        """Raise `NotFound` unless the object is there, for an answer that sends no byte."""
+        try:
+            await self._store.head(self.file.storage_key)
+        except ObjectNotFound:
+            raise self.object_missing() from None
+
+    def object_missing(self) -> NotFound:
+        """The error for a ready file whose object is gone, logged for operators."""
+        # Deleted by its owner a moment ago, or lost: the reconciler marks lost ones failed.
+        log.warning(
+            "a ready file's object is missing",
+            extra={"id": self.file.id, "key": self.file.storage_key},
+        )
+        return NotFound("the file's content is gone")
+
+
+@dataclass(frozen=True, slots=True)
+class ReadWait:
+    """How long a read of a file still being processed waits for the outcome.
+
+    The record is polled with short sleeps growing from `first_poll` to `max_poll` seconds;
+    each poll borrows a pooled connection for its one query only, so a waiting read holds
+    none. The clock and the sleep are injectable, for tests.
+    """
+
+    limit: timedelta = DEFAULT_READ_WAIT
+    first_poll: float = 0.1
+    max_poll: float = 0.25
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
+# What processing has still to decide. A `pending` file waits for bytes nobody may be
+# sending: it is answered at once, after its reader checked the store for them.
+_ON_ITS_WAY = frozenset({FileStatus.UPLOADED, FileStatus.PROCESSING})
+
+
+async def settled(read: Callable[[], Awaitable[File]], wait: ReadWait) -> File:
+    """The file `read` returns once processing has decided, or as it is when `wait` ends.
+
+    Every read that serves bytes comes here first (hasura GET, signed-url download-url,
+    schedules get_s3_object); `servable` then serves or refuses what it returns.
+    """
+    file = await read()
+    deadline = wait.monotonic() + wait.limit.total_seconds()
+    pause = wait.first_poll
+    while file.status in _ON_ITS_WAY:
+        remaining = deadline - wait.monotonic()
+        if remaining <= 0:
+            break
+        await wait.sleep(min(pause, remaining))
+        pause = min(pause * 2, wait.max_poll)
+        file = await read()
+    return file
 
 
 class FileService:
@@ -120,13 +200,18 @@ class FileService:
         max_upload_bytes: int,
         grants: SignedGrants | None = None,
         clock: Clock = utc_now,
+        read_wait: ReadWait | None = None,
+        notice: Notice | None = None,
     ) -> None:
+        """`notice` checks the store for a pending upload's bytes before a read gives up."""
         self._grants = grants or SignedGrants(store, None)
         self._lifecycle = FileLifecycle(records, clock)
         self._records = records
         self._store = store
         self._max_upload_bytes = max_upload_bytes
         self._clock = clock
+        self._read_wait = read_wait or ReadWait()
+        self._notice = notice
 
     @property
     def max_upload_bytes(self) -> int:
@@ -151,17 +236,13 @@ class FileService:
         content_type = validate_content_type(content_type)
         if declared_length is not None and declared_length > self._max_upload_bytes:
             raise TooLarge(self._max_upload_bytes)
-        chunks = aiter(body)
-        first = await _first_non_empty(chunks)
-        if first is None:
-            raise InvalidInput.one("body", "the body is empty")
+        # No upload policy governs this path: an empty body is refused (`refuses_empty`).
+        chunks = await admitted_body(body, None)
         if await self._lifecycle.get(file_id) is not None:  # refuse early; the insert decides
             raise _id_taken(file_id)
         storage_key = f"{PRIVATE_PREFIX}{uuid.uuid4().hex}"
         try:
-            stored = await self._store.write(
-                storage_key, _prepend(first, chunks), max_bytes=self._max_upload_bytes
-            )
+            stored = await self._store.write(storage_key, chunks, max_bytes=self._max_upload_bytes)
         except ObjectTooLarge:
             raise TooLarge(self._max_upload_bytes) from None
         now = self._clock()
@@ -195,13 +276,15 @@ class FileService:
         return reachable(principal, file, missing=f"no file with id {file_id!r}")
 
     async def open_download(self, principal: Principal, file_id: str) -> Download:
-        """A ready file's bytes; anything not `ready` is refused with `NotReady`."""
-        file = servable(await self.describe(principal, file_id))
+        """A ready file's bytes, once processing has decided (`settled`); anything not
+        `ready` then is refused with `NotReady`."""
+        file = servable(await self._settled(principal, file_id))
         return Download(file, self._store.local_path(file.storage_key), self._store)
 
     async def issue_download_url(self, principal: Principal, file_id: str) -> PresignedRequest:
-        """A short-lived signed GET of a ready file, saved under its filename."""
-        return self._grants.download_url(servable(await self.describe(principal, file_id)))
+        """A short-lived signed GET of a ready file, saved under its filename; a file still
+        being processed is waited for (`settled`)."""
+        return self._grants.download_url(servable(await self._settled(principal, file_id)))
 
     async def open_by_key(self, storage_key: str) -> Download:
         """The ready file stored at `storage_key`, for a signed GET that names only the key.
@@ -221,6 +304,13 @@ class FileService:
         gone = await self._lifecycle.delete(file, reason="deleted by its owner")
         await purge(self._lifecycle, self._store, gone)
         return file
+
+    async def _settled(self, principal: Principal, file_id: str) -> File:
+        async def read() -> File:
+            file = await self.describe(principal, file_id)
+            return file if self._notice is None else await self._notice(file)
+
+        return await settled(read, self._read_wait)
 
     async def _discard_object(self, storage_key: str) -> None:
         try:
@@ -256,14 +346,12 @@ def servable(file: File) -> File:
     return file
 
 
-async def _first_non_empty(chunks: AsyncIterator[bytes]) -> bytes | None:
-    async for chunk in chunks:
-        if chunk:
-            return chunk
-    return None
-
-
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     yield first
     async for chunk in rest:
         yield chunk
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+
+from filedock.core.errors import NotFound, Unauthenticated
 
 Check = Callable[[], Awaitable[None]]
 Counts = Callable[[], Awaitable[Mapping[str, int]]]
@@ -32,3 +35,27 @@ async def _probe(check: Check) -> str:
     except Exception:
         return "unavailable"
     return "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class SharedSecret:
+    """A Bearer secret shared with one trusted caller: a metrics scraper, a bucket's webhook.
+
+    Without a secret the door is shut (`NotFound`, as if it were not there) unless it is
+    configured open; a wrong or missing secret is `Unauthenticated`. Compared in constant time.
+    """
+
+    secret: str | None
+    what: str
+    open_without_secret: bool = False
+
+    def check(self, authorization: str | None) -> None:
+        if self.secret is None:
+            if not self.open_without_secret:
+                raise NotFound(f"{self.what} is not enabled on this server")
+            return
+        scheme, _, given = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), self.secret.encode()
+        ):
+            raise Unauthenticated(f"a valid Bearer token is required for {self.what}")

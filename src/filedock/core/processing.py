@@ -2,11 +2,12 @@
 
 One pass over the stored object measures it, hashes it, keeps its head for type sniffing and
 streams it to the virus scanner. Then the upload policy decides: `ready`, `rejected` (too
-large, wrong type, not wholly scanned) or `infected` (the object is deleted at once). When the
-store or the scanner is down nothing is decided: the file stays `processing` and the job is
-retried later (`Unavailable`), so nothing unscanned is ever marked clean. Running it twice is
-harmless: a file already in a terminal state is left alone, and every move is a compare-and-set
-(core/lifecycle.py), so a run that lost to a delete or to another run changes nothing.
+large, empty, wrong type, not wholly scanned) or `infected` (the object is deleted at once).
+When the store or the scanner is down nothing is decided: the file stays `processing` and the
+job is retried later (`Unavailable`), so nothing unscanned is ever marked clean. Running it
+twice is harmless: a file already in a terminal state is left alone, and every move is a
+compare-and-set (core/lifecycle.py), so a run that lost to a delete or to another run changes
+nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from filedock.core.files import PRIVATE_PREFIX, Clock, utc_now
 from filedock.core.lifecycle import FileLifecycle, LostRace
 from filedock.core.model import File, FileStatus
 from filedock.core.sniffing import EXECUTABLES, detect_type, type_agrees
-from filedock.core.upload_policy import POLICY_LABEL, UploadPolicy
+from filedock.core.upload_policy import EMPTY_FILE, POLICY_LABEL, UploadPolicy, refuses_empty
 from filedock.ports.metadata import FileRecords
 from filedock.ports.objectstore import ObjectNotFound, ObjectStore, ObjectTooLarge
 from filedock.ports.scanner import ScanIncomplete, Scanner
@@ -163,6 +164,9 @@ def _policy_refusal(measured: File, size: int, policy: UploadPolicy | None) -> s
     detected = measured.detected_type or "application/octet-stream"
     if policy is not None and size > policy.max_bytes:
         return _too_large(size, policy)
+    # The local store refuses an empty upload at once; S3 takes one, and it is refused here.
+    if refuses_empty(policy, size):
+        return EMPTY_FILE
     # With a policy the declared type must be what the bytes are; without one (the client
     # named any type) only a disguised executable is refused.
     checked = policy is not None or detected in EXECUTABLES

@@ -23,6 +23,25 @@ from filedock.core.errors import RateLimited
 DEFAULT_MAX_KEYS = 100_000
 
 
+def client_address(
+    peer: str | None, forwarded_for: str | None, trusted_proxies: frozenset[str]
+) -> str:
+    """The address a request comes from, believing `X-Forwarded-For` only from a trusted proxy.
+
+    Read right to left: each trusted proxy appended the address it got the request from, so
+    the first address that is not a trusted proxy is the client. Anything left of it could
+    have been written by the client itself.
+    """
+    if peer is None:
+        return "unknown"
+    if peer not in trusted_proxies or not forwarded_for:
+        return peer
+    for hop in reversed([part.strip() for part in forwarded_for.split(",")]):
+        if hop and hop not in trusted_proxies:
+            return hop
+    return peer
+
+
 class RateLimiter:
     """`rate_per_second` requests per key on average, bursts of up to `burst`.
 

@@ -1,32 +1,44 @@
 """Schedule documents (seed 000): files attached to a schedule, reached by signed URLs.
 
-A schedule belongs to the user who first attaches a document to it; its owner and admins
-may list, read and delete its documents, nobody else. A document is a File whose parent is
-the schedule; its bytes go through the same processing as every other upload. Storage keys
-are `schedules/<schedule>/<document id>.<ext>`: never the user's filename, which is kept as
-metadata.
+A schedule belongs to the user who first attaches a document to it. A trusted back-end may
+declare the schedule's participants (its payer and payee, say): Cognito subjects who may use
+it as its owner does. Owner, participants and the pool's admins may attach, list, read and
+delete its documents, nobody else (`may_use_schedule`). A schedule with declared participants
+is claimed only by one of them (or an admin); without any, the first user to attach claims it.
+
+A document is a File whose parent is the schedule; its bytes go through the same processing
+as every other upload. Storage keys are `schedules/<schedule>/<document id>.<ext>`: never the
+user's filename, which is kept as metadata.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Set
 from dataclasses import dataclass
 
+from filedock.core.account_model import ApiKey
 from filedock.core.errors import Forbidden, InvalidInput, NotFound
-from filedock.core.files import Clock, servable, utc_now
+from filedock.core.files import Clock, Notice, ReadWait, servable, settled, utc_now
 from filedock.core.lifecycle import FileLifecycle, may_access
 from filedock.core.model import File, FileStatus
-from filedock.core.principal import Principal
+from filedock.core.principal import COGNITO_REALM, Principal
 from filedock.core.signing import SignedGrants
 from filedock.core.upload_policy import UploadPolicy, content_type_for, validate_filename
 from filedock.core.uploads import pending_file
 from filedock.ports.metadata import FileRecords
 from filedock.ports.objectstore import ObjectStore
 from filedock.ports.presign import PresignedRequest
-from filedock.ports.schedules import ScheduleOwners
+from filedock.ports.schedules import ScheduleOwners, ScheduleParticipants
+
+log = logging.getLogger("filedock.schedules")
 
 SCHEDULE_PARENT = "schedule"
 MAX_SCHEDULE_ID_LENGTH = 128
+MAX_PARTICIPANTS = 20
+MAX_SUBJECT_LENGTH = 256
+FORBIDDEN = "You do not have permission to perform this action."
 # The seed's own words (typo included): clients may match on them.
 DUPLICATE_NAME = "Dublicate file name. Please choose another one."
 
@@ -48,6 +60,14 @@ class AttachedDocument:
     form: PresignedRequest
 
 
+@dataclass(frozen=True, slots=True)
+class DeclaredParticipants:
+    """A schedule's participants as a back-end declared them, sorted."""
+
+    schedule_id: str
+    subjects: tuple[str, ...]
+
+
 class ScheduleDocuments:
     def __init__(
         self,
@@ -57,14 +77,21 @@ class ScheduleDocuments:
         policy: UploadPolicy,
         rules: ScheduleRules,
         *,
+        participants: ScheduleParticipants,
         grants: SignedGrants | None = None,
         clock: Clock = utc_now,
+        read_wait: ReadWait | None = None,
+        notice: Notice | None = None,
     ) -> None:
+        """`notice` checks the store for a pending document's bytes before a read gives up."""
         self._grants = grants or SignedGrants(store, None)
+        self._read_wait = read_wait or ReadWait()
+        self._notice = notice
         self._records = records
         self._lifecycle = FileLifecycle(records, clock)
         self._store = store
         self._owners = owners
+        self._participants = participants
         self._policy = policy
         self._rules = rules
         self._clock = clock
@@ -79,8 +106,12 @@ class ScheduleDocuments:
         if extension not in self._rules.extensions:
             raise InvalidInput.one("filename", f"{filename} is not in supported format")
         now = self._clock()
+        participants = await self._participants.participants(schedule_id)
+        if participants:
+            # Checked before claiming: a declared schedule is claimed only by one of its parties.
+            _check_access(principal, await self._owners.owner(schedule_id), participants)
         owner = await self._owners.claim(schedule_id, principal.user_id, now)
-        _check_access(principal, owner)
+        _check_access(principal, owner, participants)
         documents = await self._documents(schedule_id)
         if any(document.filename == filename for document in documents):
             raise InvalidInput.one("filename", DUPLICATE_NAME)
@@ -112,12 +143,19 @@ class ScheduleDocuments:
         owner = await self._owners.owner(schedule_id)
         if owner is None:
             return []
-        _check_access(principal, owner)
+        _check_access(principal, owner, await self._participants.participants(schedule_id))
         return await self._documents(schedule_id)
 
     async def read_url(self, principal: Principal, document_id: str) -> PresignedRequest:
-        """A short-lived signed GET of a processed document."""
-        file = servable(await self._document(principal, document_id))
+        """A short-lived signed GET of a processed document; one still on its way is waited
+        for (`settled`), and a pending one's bytes are looked for in the store first, as a
+        status poll would (S3 tells nobody of a form post without bucket notifications)."""
+
+        async def read() -> File:
+            file = await self._document(principal, document_id)
+            return file if self._notice is None else await self._notice(file)
+
+        file = servable(await settled(read, self._read_wait))
         return self._grants.download_url(file, lifetime=self._policy.url_expiry)
 
     async def delete_url(self, principal: Principal, document_id: str) -> PresignedRequest:
@@ -139,6 +177,31 @@ class ScheduleDocuments:
         await self._store.delete(file.storage_key)
         await self._lifecycle.forget(file)
 
+    async def declare_participants(
+        self, back_end: ApiKey, schedule_id: str, subjects: object
+    ) -> DeclaredParticipants:
+        """Make `subjects` the schedule's participants (replacing any declared before).
+
+        `back_end` is the trusted back-end's live key: it vouches for the list. The schedule
+        need not exist yet; its owner stays whoever attaches first.
+        """
+        schedule_id = validate_schedule_id(schedule_id)
+        declared = validate_participants(subjects)
+        await self._participants.replace(schedule_id, declared, self._clock())
+        log.info(
+            "schedule participants declared",
+            extra={"schedule": schedule_id, "api_key": back_end.name, "count": len(declared)},
+        )
+        return DeclaredParticipants(schedule_id, tuple(sorted(declared)))
+
+    async def declared_participants(
+        self, back_end: ApiKey, schedule_id: str
+    ) -> DeclaredParticipants:
+        """The schedule's participants as last declared; none if never declared."""
+        schedule_id = validate_schedule_id(schedule_id)
+        declared = await self._participants.participants(schedule_id)
+        return DeclaredParticipants(schedule_id, tuple(sorted(declared)))
+
     async def _document(
         self, principal: Principal, document_id: str, *, include_deleted: bool = False
     ) -> File:
@@ -149,7 +212,9 @@ class ScheduleDocuments:
             raise NotFound("Not found.")
         if file.status is FileStatus.DELETED and not include_deleted:
             raise NotFound("Not found.")
-        _check_access(principal, await self._owners.owner(file.parent_id))
+        schedule_id = file.parent_id
+        participants = await self._participants.participants(schedule_id)
+        _check_access(principal, await self._owners.owner(schedule_id), participants)
         return file
 
     async def _documents(self, schedule_id: str) -> list[File]:
@@ -172,7 +237,39 @@ def _checked_document_id(document_id: str) -> str:
         raise InvalidInput.one("document", "The 'document' parameter must be a UUID") from None
 
 
-def _check_access(principal: Principal, owner: str | None) -> None:
-    # Schedules are claimed only through this face, by callers of its one realm.
-    if owner is None or not may_access(principal, principal.realm, owner):
-        raise Forbidden("You do not have permission to perform this action.")
+def validate_participants(subjects: object) -> frozenset[str]:
+    """1 to 20 subjects, each a non-blank string of at most 256 characters; repeats collapse."""
+    if not isinstance(subjects, list):
+        raise InvalidInput.one("participants", "'participants' must be a list of user ids")
+    if not 1 <= len(subjects) <= MAX_PARTICIPANTS:
+        raise InvalidInput.one(
+            "participants", f"'participants' must hold 1 to {MAX_PARTICIPANTS} user ids"
+        )
+    for subject in subjects:
+        if not isinstance(subject, str) or not subject.strip() or len(subject) > MAX_SUBJECT_LENGTH:
+            raise InvalidInput.one(
+                "participants",
+                f"each participant must be a non-empty string of at most {MAX_SUBJECT_LENGTH}"
+                " characters",
+            )
+    return frozenset(subjects)
+
+
+def may_use_schedule(principal: Principal, owner: str | None, participants: Set[str]) -> bool:
+    """The schedule's owner, a participant a back-end declared, or a Cognito pool admin.
+
+    Schedules are the Cognito pool's: their owners and participants are its subjects, so no
+    other realm's caller is any of them, whatever its user id or role.
+    """
+    if principal.realm != COGNITO_REALM:
+        return False
+    if principal.user_id in participants:
+        return True
+    if owner is None:  # nobody claimed it yet: only an admin is someone already
+        return principal.is_admin
+    return may_access(principal, COGNITO_REALM, owner)
+
+
+def _check_access(principal: Principal, owner: str | None, participants: Set[str]) -> None:
+    if not may_use_schedule(principal, owner, participants):
+        raise Forbidden(FORBIDDEN)

@@ -12,11 +12,11 @@ from filedock.core.auth_requests import AuthRequestService
 from filedock.core.catalogue import CatalogueService
 from filedock.core.end_users import EndUserAuthenticator
 from filedock.core.files import FileService
-from filedock.core.operations import Operations
+from filedock.core.operations import Operations, SharedSecret
 from filedock.core.schedules import ScheduleDocuments
 from filedock.core.signing import SignedGrants
 from filedock.core.uploads import UploadService
-from filedock.ports.identity import TokenPairVerifier, TokenVerifier
+from filedock.ports.identity import HeaderAuthenticator, TokenPairVerifier, TokenVerifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +31,15 @@ class Services:
     # Who calls: Bearer tokens (hasura, s3-command), API key + user id (signed-url),
     # Cognito token pairs (schedules); cosphere tokens are checked by `accounts`.
     bearer: TokenVerifier
+    # The hasura face's callers: a trusted gateway's X-Hasura-* headers, else Bearer tokens.
+    hasura_callers: HeaderAuthenticator
     api_users: EndUserAuthenticator
     cognito: TokenPairVerifier
     operations: Operations
-    # The shared secret of the bucket-notification hook; None: the hook is off.
-    bucket_notification_token: str | None
+    # Who may read /metrics, and who may post bucket notifications.
+    metrics_access: SharedSecret
+    bucket_notifications: SharedSecret
+    # Proxies whose X-Forwarded-For names the client (for limits per client address).
+    trusted_proxies: frozenset[str]
     # The OpenID Connect client the cosphere sign-in page uses; None: sign-in is off.
     oidc_client_id: str | None

@@ -2,17 +2,17 @@
 
 Issued grants are bound to one method and one key, live as long as their upload policy says
 (uploads; a schedule's read and delete URLs) or the one download lifetime (everything else),
-and uploads are bound to the policy's size and type. With S3 they are S3's own; with the
-local store the app signs them and is also the store that accepts them, so the checks of a
-presented grant live here too: the signature (compared in constant time by the store's
-checker), then the binding of type and size. Refusals become domain errors, so the face that
-serves `/_blobs/` only parses and renders.
+and uploads are bound to the policy's size (a form also to a type, when given; a PUT to none).
+With S3 they are S3's own; with the local store the app signs them and is also the store that
+accepts them, so the checks of a presented grant live here too: the signature (compared in
+constant time by the store's checker), then the binding of size (and type, if signed).
+Refusals become domain errors, so the face that serves `/_blobs/` only parses and renders.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from filedock.core.errors import Forbidden, InvalidInput, NotFound, TooLarge
@@ -35,10 +35,13 @@ DOWNLOAD_LIFETIME = timedelta(minutes=5)
 
 @dataclass(frozen=True, slots=True)
 class CheckedUpload:
-    """A presented upload grant that passed every check: where the bytes go, and how many."""
+    """A presented upload grant that passed every check: where the bytes go, how many, and
+    (a form's) the `success_action_status` its answer has; None: S3's default, 204."""
 
     key: str
     max_bytes: int
+    success_status: str | None = None
+    location: str | None = None  # a form's: the object's address, for the answer
 
 
 class SignedGrants:
@@ -57,21 +60,37 @@ class SignedGrants:
 
     # Issuing ------------------------------------------------------------------------------
 
-    def upload_url(self, key: str, policy: UploadPolicy, content_type: str) -> PresignedRequest:
-        """A PUT of `key`, bound to the policy's size and to `content_type`."""
+    def upload_url(self, key: str, policy: UploadPolicy) -> PresignedRequest:
+        """A PUT of `key`, bound to the policy's size and to no type.
+
+        Seed 001's clients PUT with any Content-Type or none (`curl -T`); what the bytes are,
+        and whether the policy takes them, is decided by processing (core/processing.py).
+        """
         return self._presigner.presign(
             "PUT",
             key,
             expires_in=policy.url_expiry,
-            limits=UploadLimits(max_bytes=policy.max_bytes, content_type=content_type),
+            limits=UploadLimits(max_bytes=policy.max_bytes),
         )
 
     def upload_form(
-        self, key: str, policy: UploadPolicy, content_type: str | None = None
+        self,
+        key: str,
+        policy: UploadPolicy,
+        content_type: str | None = None,
+        *,
+        success_status: str | None = None,
     ) -> PresignedRequest:
-        """A browser form upload of `key`, bound to the policy's size (and a type, if given)."""
+        """A browser form upload of `key`, bound to the policy's size (and a type, if given).
+
+        A successful post answers `success_status` ("201": with S3's `PostResponse` XML); by
+        default the form names none and answers 204, as S3 does and seed 000's form expects.
+        """
         return self._presigner.presign_post(
-            key, expires_in=policy.url_expiry, limits=UploadLimits(policy.max_bytes, content_type)
+            key,
+            expires_in=policy.url_expiry,
+            limits=UploadLimits(policy.max_bytes, content_type),
+            success_status=success_status,
         )
 
     def download_url(self, file: File, *, lifetime: timedelta | None = None) -> PresignedRequest:
@@ -101,7 +120,8 @@ class SignedGrants:
         content_type: str | None,
         declared_length: str | None,
     ) -> CheckedUpload:
-        """A signed PUT: its signature, then the type it is bound to and its declared size."""
+        """A signed PUT: its signature, then its declared size (and a type, if one was signed:
+        filedock's own upload URLs bind none)."""
         checker = self._local_checker()
         grant = _checked(lambda: checker.verify("PUT", key, query))
         if grant.content_type is not None and (content_type or "").strip() != grant.content_type:
@@ -115,7 +135,8 @@ class SignedGrants:
     def check_form(self, fields: Mapping[str, str]) -> CheckedUpload:
         """A signed form upload's fields (its policy checks the type and key)."""
         checker = self._local_checker()
-        return _upload(_checked(lambda: checker.verify_post(fields)))
+        upload = _upload(_checked(lambda: checker.verify_post(fields)))
+        return replace(upload, location=checker.object_url(upload.key))
 
     def _local_checker(self) -> GrantChecker:
         if self._checker is None:
@@ -139,4 +160,4 @@ def _upload(grant: BlobGrant) -> CheckedUpload:
     if grant.max_bytes is None:
         # Every upload grant we sign carries a limit; one without is not an upload grant.
         raise Forbidden("this signature does not allow an upload")
-    return CheckedUpload(grant.key, grant.max_bytes)
+    return CheckedUpload(grant.key, grant.max_bytes, grant.success_status)

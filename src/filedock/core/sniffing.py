@@ -3,7 +3,8 @@
 libmagic (through python-magic) names the bytes; a few rules of ours sit on top where its
 answer is not what the pipeline needs: Office Open XML documents are told apart from plain
 zips by their member names, its guesses at a text's language or shape (C, CSV, TeX, ...)
-collapse to `text/plain`, and Windows executables get one name. Text is what libmagic
+collapse to `text/plain`, Windows executables get one name, and only a format's signature
+makes an executable (`executable_signature`), never libmagic's guess. Text is what libmagic
 recognises as text in any encoding it knows (UTF-8, UTF-16, Latin-1), and also any valid
 UTF-8 without control bytes. bench/sniffing.py measured libmagic against puremagic and shows
 why libmagic was chosen. libmagic reads its compiled database once, on first use; nothing
@@ -31,14 +32,22 @@ DOCX: Final = "application/vnd.openxmlformats-officedocument.wordprocessingml.do
 XLSX: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PPTX: Final = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
 
+ELF: Final = "application/x-executable"
+DOS_EXECUTABLE: Final = "application/x-dosexec"
+MACH_O: Final = "application/x-mach-binary"
+JAVA_CLASS: Final = "application/x-java-applet"
+SCRIPT: Final = "text/x-script"
+"""A `#!` script whose interpreter libmagic does not name."""
+
 EXECUTABLES: Final = frozenset(
     {
-        "application/x-executable",
+        ELF,
         "application/x-pie-executable",
         "application/x-sharedlib",
         "application/x-object",
-        "application/x-dosexec",
-        "application/x-mach-binary",
+        DOS_EXECUTABLE,
+        MACH_O,
+        JAVA_CLASS,
     }
 )
 
@@ -56,6 +65,7 @@ _ALIASES: Final = {
     "application/vnd.microsoft.portable-executable": "application/x-dosexec",
     "application/x-msdownload": "application/x-dosexec",
     "application/x-msdos-program": "application/x-dosexec",
+    "application/java-vm": JAVA_CLASS,
 }
 
 _TEXT: Final = frozenset({"text/plain", "text/csv", EMPTY})
@@ -126,15 +136,49 @@ def detect_type(head: bytes, filename: str | None) -> str:
     if not head:
         return EMPTY
     found = _library_type(head)
+    signature = executable_signature(head)
+    if signature is not None:
+        # libmagic's name is finer (a PIE, a shared library) where it sees the same thing.
+        return found if found in EXECUTABLES else signature
+    if found in EXECUTABLES:
+        # A guess without a signature, such as a DOS COM program: see executable_signature.
+        found = OCTET_STREAM
     if head.startswith(_ZIP_LOCAL_HEADER):
         return _ooxml_type(head) or _zip_type(found)
-    if found in EXECUTABLES:
-        return found
     if found.startswith("text/") or (found == OCTET_STREAM and _is_utf8_text(head)):
-        if found in _DISTINCT_TEXT or (found.startswith("text/x-") and head.startswith(b"#!")):
+        if head.startswith(b"#!"):
+            # The kernel runs any text that starts so, whatever libmagic makes of the rest.
+            return found if found.startswith("text/x-") else SCRIPT
+        if found in _DISTINCT_TEXT:
             return found
         return "text/csv" if _named_csv(filename) else "text/plain"
     return found
+
+
+def executable_signature(head: bytes) -> str | None:
+    """The executable format whose signature `head` starts with, or None.
+
+    Only a signature a loader checks before it runs anything counts: ELF, MZ (DOS, and the
+    PE executables of Windows behind it), Mach-O and its fat form, and Java classes. libmagic
+    also guesses DOS COM programs from a first instruction (bytes 0xB8, 0xE9, 0xEB, 0x8C, …);
+    a COM file has no signature, and about 1 % of random or encrypted data starts the same
+    way, so those guesses are data. The price of taking "MZ" alone: 1 in 65,536 random
+    files is refused as an executable, where a check of more header fields could be passed
+    by a real program that Windows or DOS still runs.
+    """
+    if head.startswith(b"\x7fELF"):
+        return ELF
+    if head.startswith(b"MZ"):
+        return DOS_EXECUTABLE
+    magic_number = head[:4]
+    if magic_number in _MACH_O_MAGIC:
+        return MACH_O
+    if magic_number == _CAFEBABE:
+        # Both a fat Mach-O (an architecture count follows: a handful) and a Java class (its
+        # version follows: 45 and up) start so; both are programs. libmagic's cut between them.
+        follows = int.from_bytes(head[4:8], "big") if len(head) >= 8 else 0
+        return JAVA_CLASS if follows > 30 else MACH_O
+    return None
 
 
 def type_agrees(declared: str, detected: str) -> bool:
@@ -147,13 +191,25 @@ def type_agrees(declared: str, detected: str) -> bool:
 
 
 # Text types libmagic names from a real marker, kept rather than collapsed to text/plain.
-# Its other text/* answers are guesses at a language (`#include` → C, commas → CSV), and
-# scripts are kept only with a `#!` line.
+# Its other text/* answers are guesses at a language (`#include` → C, commas → CSV); a
+# script is known by its `#!` line.
 _DISTINCT_TEXT: Final = frozenset({"text/html", "text/xml", "text/rtf"})
 
 # C0 control bytes that do not occur in text (file(1)'s list); TAB, LF, VT, FF, CR, BEL,
 # BS and ESC (terminal colours in logs) do.
 _BINARY_BYTES: Final = re.compile(rb"[\x00-\x06\x0e-\x1a\x1c-\x1f]")
+
+# Mach-O, 32 and 64 bit in either byte order, and the 64-bit fat header.
+_MACH_O_MAGIC: Final = frozenset(
+    {
+        b"\xfe\xed\xfa\xce",
+        b"\xce\xfa\xed\xfe",
+        b"\xfe\xed\xfa\xcf",
+        b"\xcf\xfa\xed\xfe",
+        b"\xca\xfe\xba\xbf",
+    }
+)
+_CAFEBABE: Final = b"\xca\xfe\xba\xbe"
 
 _ZIP_LOCAL_HEADER: Final = b"PK\x03\x04"
 # signature, version, flags, method, time, date, crc32, compressed, size, name len, extra len

@@ -1,10 +1,11 @@
 """Upload policies: what one upload path accepts, and how long its signed URLs live; and the
-rules every upload path shares about filenames and the types they announce."""
+rules every upload path shares about filenames, the types they announce and empty files."""
 
 from __future__ import annotations
 
 import mimetypes
 import unicodedata
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,12 +31,43 @@ class UploadPolicy:
     key_prefix: str
     url_expiry: timedelta
     temporary_lifetime: timedelta
+    allow_empty: bool = False
 
     def allows(self, content_type: str) -> bool:
         """Whether files of `content_type` may come this way; no listed types means any."""
         if not self.allowed_types:
             return True
         return media_type(content_type) in self.allowed_types
+
+
+EMPTY_BODY = "the body is empty"
+EMPTY_FILE = "the file is empty, and this upload does not take empty files"
+
+
+def refuses_empty(policy: UploadPolicy | None, size: int) -> bool:
+    """The one rule on empty files, for every upload path: refused unless the upload policy
+    allows them. A path without a policy (the hasura face) refuses them."""
+    return size == 0 and (policy is None or not policy.allow_empty)
+
+
+async def admitted_body(
+    chunks: AsyncIterable[bytes], policy: UploadPolicy | None
+) -> AsyncIterator[bytes]:
+    """`chunks`, once they hold a byte or `policy` allows an empty file; an empty body it
+    refuses raises `InvalidInput` before anything is stored."""
+    stream = aiter(chunks)
+    async for first in stream:
+        if first:
+            return _prepended(first, stream)
+    if refuses_empty(policy, 0):
+        raise InvalidInput.one("body", EMPTY_BODY)
+    return stream  # read to its end: nothing more comes
+
+
+async def _prepended(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
 
 
 SIGNED_URL_POLICY = UploadPolicy(

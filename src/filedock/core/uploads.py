@@ -1,7 +1,8 @@
 """Upload sessions: a signed URL now, the bytes later, straight to the store.
 
 `issue_upload_url` records a `pending` file and hands out a URL bound to one method, one key,
-an expiry, a size limit and a content type. The bytes never pass through a face: the client
+an expiry and a size limit; not to a content type, which processing decides from the bytes
+(seed 001's clients PUT with any type, or none). The bytes never pass through a face: the client
 sends them to the store (S3, or the app's own `/_blobs/` for the local store). The upload is
 then noticed by whoever comes first (status polling, the sweeper, a bucket notification or
 the blob face itself) and all of them call `notice_upload`, which is idempotent.
@@ -33,6 +34,7 @@ from filedock.core.signing import SignedGrants
 from filedock.core.upload_policy import (
     POLICY_LABEL,
     UploadPolicy,
+    admitted_body,
     content_type_for,
     validate_filename,
 )
@@ -42,6 +44,8 @@ from filedock.ports.objectstore import ObjectNotFound, ObjectStore, ObjectTooLar
 from filedock.ports.presign import PresignedRequest
 
 COMMAND_PARENT = "upload_command"
+# Seed 002's form carries `success_action_status` "201": its post answers S3's PostResponse.
+COMMAND_SUCCESS = "201"
 # The type of a file whose client named none; processing records what the bytes are.
 UNDECLARED_TYPE = "application/octet-stream"
 
@@ -101,7 +105,7 @@ class UploadService:
             persist=persist,
             expires_at=None if persist else now + policy.temporary_lifetime,
         )
-        request = self._grants.upload_url(file.storage_key, policy, content_type)
+        request = self._grants.upload_url(file.storage_key, policy)
         return UploadTicket(await self._lifecycle.create(file), request, policy)
 
     async def issue_command_upload(
@@ -120,7 +124,7 @@ class UploadService:
         )
         if file is None:
             key = f"{policy.key_prefix}{uuid.uuid4()}"
-            request = self._grants.upload_form(key, policy)
+            request = self._grants.upload_form(key, policy, success_status=COMMAND_SUCCESS)
             first = pending_file(
                 principal,
                 policy,
@@ -209,11 +213,14 @@ class UploadService:
         own beside the landing key, and the compare-and-set that moves the file to `uploaded`
         decides which request's bytes the file has. A request that loses (a second PUT with
         the same URL, or one racing a delete) gets `Conflict` and its bytes are removed, so
-        nothing can change bytes that are being, or have been, scanned.
+        nothing can change bytes that are being, or have been, scanned. An empty body is
+        refused before anything is stored, unless the upload's policy allows empty files.
         """
         file = await self._records.find_by_key(storage_key)
         if file is None or file.status is not FileStatus.PENDING:
             raise Conflict(CLOSED_UPLOAD)
+        policy = self._policies.get(file.labels.get(POLICY_LABEL, ""))
+        chunks = await admitted_body(chunks, policy)
         arrival_key = f"{storage_key}.{uuid.uuid4().hex[:12]}"
         try:
             stored = await self._store.write(arrival_key, chunks, max_bytes=max_bytes)
@@ -306,7 +313,9 @@ class UploadService:
                 headers={},
                 expires_at=datetime.fromisoformat(saved["expires_at"]),
             )
-        return self._grants.upload_form(file.storage_key.removeprefix(PRIVATE_PREFIX), policy)
+        return self._grants.upload_form(
+            file.storage_key.removeprefix(PRIVATE_PREFIX), policy, success_status=COMMAND_SUCCESS
+        )
 
 
 # A file whose object a signed DELETE removed keeps its record this long, so a schedule's

@@ -126,6 +126,20 @@ class ScheduleRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ScheduleParticipantRow(Base):
+    """A party a back-end declared for a schedule, beside its owner (a Cognito subject).
+
+    No foreign key to `schedules`: a back-end may declare parties before anyone attached a
+    document, and the schedule's row is written by that first attach.
+    """
+
+    __tablename__ = "schedule_participants"
+
+    schedule_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(256), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class AccountRow(Base):
     """A cosphere account: an email (stored lower-cased) and a type, ADMIN or RESEARCHER."""
 

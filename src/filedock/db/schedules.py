@@ -1,19 +1,23 @@
-"""`ScheduleOwners` on SQLAlchemy: one row per schedule, written by its first claim."""
+"""The schedules ports on SQLAlchemy: `ScheduleOwners` (one row per schedule, written by its
+first claim) and `ScheduleParticipants` (one row per declared party)."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filedock.db.errors import unavailable_on_connection_errors
-from filedock.db.models import ScheduleRow
+from filedock.db.models import ScheduleParticipantRow, ScheduleRow
 
 # Both dialects spell insert-if-absent the same way; the generic `insert` has no such clause.
 _INSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+# Names this module's PostgreSQL advisory locks apart from any other user of advisory locks.
+_PARTICIPANTS_LOCK = "filedock:schedule_participants:"
 
 
 class SqlScheduleOwners:
@@ -46,3 +50,55 @@ class SqlScheduleOwners:
                 return await session.scalar(
                     select(ScheduleRow.owner_id).where(ScheduleRow.id == schedule_id)
                 )
+
+
+class SqlScheduleParticipants:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def participants(self, schedule_id: str) -> frozenset[str]:
+        with unavailable_on_connection_errors():
+            async with self._sessions() as session:
+                subjects = await session.scalars(
+                    select(ScheduleParticipantRow.subject).where(
+                        ScheduleParticipantRow.schedule_id == schedule_id
+                    )
+                )
+                return frozenset(subjects)
+
+    async def replace(self, schedule_id: str, subjects: frozenset[str], now: datetime) -> None:
+        with unavailable_on_connection_errors():
+            async with self._sessions.begin() as session:
+                if session.get_bind().dialect.name == "postgresql":
+                    # Under READ COMMITTED two replacements could each delete the rows they
+                    # saw and both insert theirs: a mix of two lists. A lock per schedule,
+                    # held to commit, puts them one after the other; SQLite has one writer
+                    # at a time already.
+                    await session.execute(
+                        select(func.pg_advisory_xact_lock(_lock_key(schedule_id)))
+                    )
+                # Those kept keep their row (and the time they were first declared).
+                await session.execute(
+                    delete(ScheduleParticipantRow).where(
+                        ScheduleParticipantRow.schedule_id == schedule_id,
+                        ScheduleParticipantRow.subject.not_in(subjects),
+                    )
+                )
+                if subjects:
+                    insert = _INSERTS[session.get_bind().dialect.name]
+                    await session.execute(
+                        insert(ScheduleParticipantRow)
+                        .values(
+                            [
+                                {"schedule_id": schedule_id, "subject": s, "created_at": now}
+                                for s in sorted(subjects)
+                            ]
+                        )
+                        .on_conflict_do_nothing(index_elements=["schedule_id", "subject"])
+                    )
+
+
+def _lock_key(schedule_id: str) -> int:
+    """A schedule's advisory lock: a signed 64-bit number, as PostgreSQL takes it."""
+    digest = hashlib.sha256((_PARTICIPANTS_LOCK + schedule_id).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)

@@ -1,8 +1,9 @@
 """`/_blobs/`: the local store's answer to S3's signed URLs (GET, HEAD, PUT, DELETE, form POST).
 
 Only requests signed by this app's `BlobSigner` get through; the signature binds the method,
-the key, the expiry and, for uploads, the size and type. Refusals come before any byte is
-stored: the signature and type are checked first, the size while the body streams. Errors
+the key, the expiry and, for uploads, the size (a form's also a type, and the status its
+success answers; a PUT takes any Content-Type). Refusals come before any byte is stored: the
+signature (and a form's type) are checked first, the size while the body streams. Errors
 are S3's XML `<Error>` documents, so S3 client code reads them unchanged. Served only when
 the object store is the local folder; with S3, clients talk to S3 itself.
 """
@@ -13,6 +14,8 @@ from xml.sax.saxutils import escape
 
 from fastapi import Request, Response
 
+from filedock.core.model import File
+from filedock.core.signing import CheckedUpload
 from filedock.faces.context import CoreServices
 from filedock.faces.downloads import SAFE_HEADERS, render_download
 from filedock.faces.errors import Failure, face_router
@@ -24,7 +27,10 @@ _S3_CODES = {
     400: "InvalidRequest",
     403: "AccessDenied",
     404: "NoSuchKey",
+    405: "MethodNotAllowed",
+    408: "RequestTimeout",
     409: "OperationAborted",
+    416: "InvalidRange",
     503: "ServiceUnavailable",
 }
 
@@ -51,7 +57,7 @@ router = face_router(render_error, prefix=BLOBS_PATH.rstrip("/"), include_in_sch
 async def get_object(key: str, request: Request, core: CoreServices) -> Response:
     grant = core.grants.check_url("GET", key, request.query_params)
     download = await core.files.open_by_key(grant.key)
-    response = render_download(request, download, filename=download.file.filename or "file")
+    response = await render_download(request, download, filename=download.file.filename or "file")
     if grant.download_name is not None:
         response.headers["Content-Disposition"] = attachment_disposition(grant.download_name)
     return response
@@ -80,5 +86,21 @@ async def delete_object(key: str, request: Request, core: CoreServices) -> Respo
 async def post_form(request: Request, core: CoreServices) -> Response:
     form = await FormUpload.open(request.headers.get("content-type"), request.stream())
     upload = core.grants.check_form(form.fields)
-    await core.uploads.receive(upload.key, form.file_chunks(), max_bytes=upload.max_bytes)
-    return Response(status_code=201, headers=SAFE_HEADERS)
+    file = await core.uploads.receive(upload.key, form.file_chunks(), max_bytes=upload.max_bytes)
+    return render_form_success(upload, file)
+
+
+def render_form_success(upload: CheckedUpload, file: File) -> Response:
+    """S3's answer to a form post: its signed `success_action_status`, else 204 and no body;
+    201 carries S3's `PostResponse` document. The bucket of `/_blobs/<key>` is `_blobs`."""
+    location, etag = upload.location or "", f'"{file.sha256}"'
+    headers = {**SAFE_HEADERS, "ETag": etag, "Location": location}
+    if upload.success_status != "201":
+        return Response(status_code=int(upload.success_status or 204), headers=headers)
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<PostResponse><Location>{escape(location)}</Location>"
+        f"<Bucket>{BLOBS_PATH.strip('/')}</Bucket><Key>{escape(upload.key)}</Key>"
+        f"<ETag>{escape(etag)}</ETag></PostResponse>"
+    )
+    return Response(body, 201, headers={**headers, "Content-Type": "application/xml"})

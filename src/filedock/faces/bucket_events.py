@@ -10,18 +10,15 @@ same uploads when none arrive.
 
 from __future__ import annotations
 
-import hmac
-import json
 from typing import Any
 from urllib.parse import unquote_plus
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from filedock.auth.tokens import extract_bearer
-from filedock.core.errors import InvalidInput, NotFound, Unauthenticated
+from filedock.core.errors import InvalidInput
 from filedock.core.uploads import BucketEvent
-from filedock.faces.context import CoreServices, bounded_body
+from filedock.faces.context import CoreServices, bounded_body, parse_json
 from filedock.faces.errors import Failure, face_router
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -36,7 +33,7 @@ router = face_router(render_error, prefix="/_hooks", tags=["operations"])
 
 @router.post("/bucket-events", summary="Receive S3 bucket notifications")
 async def bucket_events(request: Request, core: CoreServices) -> JSONResponse:
-    _authenticate(core.bucket_notification_token, request.headers.get("authorization"))
+    core.bucket_notifications.check(request.headers.get("authorization"))
     events = parse_events(await _json_body(request))
     noticed = await core.uploads.notice_bucket_events(events)
     return JSONResponse({"received": len(events), "noticed": noticed})
@@ -60,17 +57,5 @@ def parse_events(body: Any) -> list[BucketEvent]:
     return events
 
 
-def _authenticate(expected: str | None, authorization: str | None) -> None:
-    if expected is None:
-        raise NotFound("bucket notifications are not enabled on this server")
-    given = extract_bearer(authorization)
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise Unauthenticated("the notification token is not valid")
-
-
 async def _json_body(request: Request) -> Any:
-    body = await bounded_body(request, MAX_BODY_BYTES)
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise InvalidInput.one("body", "the body is not JSON") from None
+    return parse_json(await bounded_body(request, MAX_BODY_BYTES))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from filedock.auth.tokens import extract_bearer
 from filedock.core.errors import InvalidInput
 from filedock.core.principal import Principal
+from filedock.core.rate_limit import client_address
 from filedock.core.services import Services
 
 
@@ -31,6 +33,13 @@ BearerPrincipal = Annotated[Principal, Depends(bearer_principal)]
 CoreServices = Annotated[Services, Depends(current_services)]
 
 
+def client_of(request: Request) -> str:
+    """The client's address; `X-Forwarded-For` counts only from FILEDOCK_TRUSTED_PROXIES."""
+    peer = request.client.host if request.client else None
+    forwarded = request.headers.get("x-forwarded-for")
+    return client_address(peer, forwarded, services(request).trusted_proxies)
+
+
 async def bounded_body(request: Request, max_bytes: int) -> bytes:
     """The whole (small) request body; refused as soon as it passes `max_bytes`."""
     body = bytearray()
@@ -39,3 +48,37 @@ async def bounded_body(request: Request, max_bytes: int) -> bytes:
         if len(body) > max_bytes:
             raise InvalidInput.one("body", f"the body is larger than {max_bytes} bytes")
     return bytes(body)
+
+
+# No body a face takes nests deeper; deeper ones would reach Python's recursion limit in the
+# parser, or later when the value is checked, stored or rendered.
+MAX_JSON_DEPTH = 64
+
+
+class BodyNotJson(InvalidInput):
+    """The request body is not JSON, or nests deeper than `MAX_JSON_DEPTH`."""
+
+
+def parse_json(raw: bytes) -> Any:
+    """The JSON value of a request body, for every face that takes JSON; else `BodyNotJson`."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BodyNotJson.one("body", "the body is not JSON") from None
+    # Counting brackets is quick; only a body that could be too deep is walked.
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _too_deep(value):
+        raise BodyNotJson.one("body", "the body is not JSON")
+    return value
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            if depth > MAX_JSON_DEPTH:
+                return True
+            stack.extend((child, depth + 1) for child in node)
+    return False

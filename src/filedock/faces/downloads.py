@@ -7,6 +7,7 @@ store in 1 MiB chunks. Every response carries the headers that keep user bytes i
 
 from __future__ import annotations
 
+import os
 import re
 from email.utils import format_datetime
 from urllib.parse import quote
@@ -25,10 +26,14 @@ SAFE_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+# A position past any file's size: longer ones are read as this, so a Range of thousands of
+# digits is never converted (Python's int() refuses more than 4300 digits).
+_BEYOND_ANY_SIZE = 10**19
 
 
-def render_download(request: Request, download: Download, *, filename: str) -> Response:
+async def render_download(request: Request, download: Download, *, filename: str) -> Response:
+    """The response for a download; what fails before its first byte raises, for the face."""
     file = download.file
     size = file.size or 0
     headers = {
@@ -49,11 +54,11 @@ def render_download(request: Request, download: Download, *, filename: str) -> R
         start, end = selected
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
         headers["Content-Length"] = str(end - start)
-        return StreamingResponse(download.read(start, end), 206, headers=headers)
+        return await _streamed(request, download, headers, 206, start, end)
     headers["Content-Length"] = str(size)
     if download.local_path is not None and "range" not in request.headers:
-        return FileResponse(download.local_path, headers=headers)
-    return StreamingResponse(download.read(), headers=headers)
+        return FileResponse(download.local_path, headers=headers, stat_result=_stat(download))
+    return await _streamed(request, download, headers, 200)
 
 
 def requested_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -69,22 +74,57 @@ def requested_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None
     first, last = match.group(1), match.group(2)
     if not first:
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0:
             raise UnsatisfiableRange(size)
         return max(size - suffix, 0), size
-    start = int(first)
-    end = min(int(last) + 1, size) if last else size
-    if last and int(last) < start:
+    start = _position(first)
+    end = min(_position(last) + 1, size) if last else size
+    if last and _position(last) < start:
         return None
     if start >= size:
         raise UnsatisfiableRange(size)
     return start, end
 
 
+def _position(digits: str) -> int:
+    """A byte position of a `Range` header; any beyond every file's size is one past them all."""
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) < 20 else _BEYOND_ANY_SIZE
+
+
 def content_disposition(kind: str, filename: str) -> str:
     ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", filename)[:200] or "file"
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename[:200])}"
+
+
+async def _streamed(
+    request: Request,
+    download: Download,
+    headers: dict[str, str],
+    status: int,
+    start: int = 0,
+    end: int | None = None,
+) -> Response:
+    if request.method == "HEAD":
+        # No byte goes out: ask only whether the object is there, instead of reading it.
+        await download.verify()
+        return Response(status_code=status, headers=headers)
+    # Opened before the response starts, so a missing object or a store outage is still
+    # the face's own 404 or 503, not a broken 200.
+    return StreamingResponse(await download.open(start, end), status, headers=headers)
+
+
+def _stat(download: Download) -> os.stat_result:
+    """The local file's stat, taken now for the same reason (FileResponse then skips its own).
+
+    Inline: a local stat is quicker than the hop to a thread FileResponse would make.
+    """
+    assert download.local_path is not None
+    try:
+        return os.stat(download.local_path)
+    except FileNotFoundError:
+        raise download.object_missing() from None
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:

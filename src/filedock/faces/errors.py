@@ -14,12 +14,22 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
 
 from filedock.core import errors
+from filedock.observability import CLIENT_CLOSED_REQUEST, client_closed
 
 log = logging.getLogger("filedock.errors")
 
 Renderer = Callable[[Request, "Failure"], Response]
+
+
+class RequestTimedOut(Exception):
+    """The client stopped sending its request body (HTTP 408)."""
+
+
+class MethodNotAllowed(Exception):
+    """A path that exists, asked with a method it does not serve (HTTP 405)."""
 
 
 class UnsatisfiableRange(Exception):
@@ -60,7 +70,7 @@ def face_router(render: Renderer, **kwargs: Any) -> APIRouter:
                 try:
                     return await handler(request)
                 except Exception as exc:
-                    return render(request, describe_failure(request, exc))
+                    return _answer(request, exc, render)
 
             return guarded
 
@@ -85,11 +95,19 @@ def plain_route(render: Renderer) -> type[APIRoute]:
                     response: Response = await endpoint(request)
                     return response
                 except Exception as exc:
-                    return render(request, describe_failure(request, exc))
+                    return _answer(request, exc, render)
 
             return plain
 
     return PlainRoute
+
+
+def _answer(request: Request, exc: Exception, render: Renderer) -> Response:
+    failure = describe_failure(request, exc)
+    if failure.status == CLIENT_CLOSED_REQUEST:
+        # Nobody is left to read an envelope: the status is for the access log and metrics.
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
+    return render(request, failure)
 
 
 def describe_failure(request: Request, exc: Exception) -> Failure:
@@ -125,6 +143,10 @@ def describe_failure(request: Request, exc: Exception) -> Failure:
         case errors.Unavailable():
             log.warning("storage unavailable", exc_info=exc)
             return Failure(503, "storage is unavailable, try again later", error=exc)
+        case ClientDisconnect():
+            # The client hung up while its body was read (mid-upload): its doing, not ours.
+            client_closed()
+            return Failure(CLIENT_CLOSED_REQUEST, "the client closed the connection", error=exc)
     request_id = str(getattr(request.state, "request_id", "-"))
     log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
     return Failure(500, f"internal server error (request id {request_id})", error=exc)

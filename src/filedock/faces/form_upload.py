@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import (
+    MAX_BOUNDARY_LENGTH,
+    MultipartParser,
+    parse_options_header,
+)
 from starlette.datastructures import MultiDict
 
 from filedock.core.errors import InvalidInput
@@ -60,6 +64,8 @@ class FormUpload:
         boundary = options.get(b"boundary")
         if kind != b"multipart/form-data" or not boundary:
             raise _malformed("a form upload must be multipart/form-data with a boundary")
+        if len(boundary) > MAX_BOUNDARY_LENGTH:
+            raise _malformed(f"the form's boundary is over {MAX_BOUNDARY_LENGTH} characters")
         form = cls(boundary, body)
         async for chunk in body:
             form._feed(chunk)

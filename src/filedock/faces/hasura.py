@@ -5,14 +5,15 @@ Errors: 400 `{"path", "error"}`; every other status `{"error"}`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from filedock.core.errors import InvalidInput
 from filedock.core.model import File
-from filedock.faces.context import BearerPrincipal, CoreServices
+from filedock.core.principal import Principal
+from filedock.faces.context import CoreServices, services
 from filedock.faces.downloads import render_download
 from filedock.faces.errors import Failure, face_router
 
@@ -26,6 +27,14 @@ def render_error(request: Request, failure: Failure) -> Response:
 
 router = face_router(render_error, prefix="/v1/file", tags=["hasura: files"])
 
+
+def hasura_principal(request: Request) -> Principal:
+    """The caller: a Bearer token, or a trusted gateway's `X-Hasura-*` headers."""
+    return services(request).hasura_callers.authenticate(request.headers)
+
+
+HasuraPrincipal = Annotated[Principal, Depends(hasura_principal)]
+
 _FILE_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -37,7 +46,7 @@ _FILE_BODY: dict[str, Any] = {
 
 @router.post("/{file_id:path}", openapi_extra=_FILE_BODY, summary="Upload a file")
 async def upload_file(
-    file_id: str, request: Request, principal: BearerPrincipal, core: CoreServices
+    file_id: str, request: Request, principal: HasuraPrincipal, core: CoreServices
 ) -> JSONResponse:
     file = await core.files.upload(
         principal,
@@ -51,14 +60,14 @@ async def upload_file(
 
 @router.api_route("/{file_id:path}", methods=["GET", "HEAD"], summary="Download a file")
 async def download_file(
-    file_id: str, request: Request, principal: BearerPrincipal, core: CoreServices
+    file_id: str, request: Request, principal: HasuraPrincipal, core: CoreServices
 ) -> Response:
     download = await core.files.open_download(principal, file_id)
-    return render_download(request, download, filename=download.file.id)
+    return await render_download(request, download, filename=download.file.id)
 
 
 @router.delete("/{file_id:path}", summary="Delete a file")
-async def delete_file(file_id: str, principal: BearerPrincipal, core: CoreServices) -> JSONResponse:
+async def delete_file(file_id: str, principal: HasuraPrincipal, core: CoreServices) -> JSONResponse:
     file = await core.files.delete(principal, file_id)
     return JSONResponse(render_file(file))
 
@@ -70,7 +79,8 @@ def render_file(file: File) -> dict[str, Any]:
         "file_status": file.status.value,
         "file_size": file.size,
         # Hasura's user ids are integers; ours are strings, numeric ones are sent as numbers.
-        "user_id": int(file.owner_id) if file.owner_id.isdecimal() else file.owner_id,
+        # The seed's ids are numbers; ours are strings: a plain decimal id keeps the seed's type.
+        "user_id": int(file.owner_id) if _is_small_number(file.owner_id) else file.owner_id,
         "user_role": file.owner_role,
         "created_at": file.created_at.isoformat(),
     }
@@ -83,3 +93,7 @@ def _content_length(request: Request) -> int | None:
     if not raw.isdecimal():
         raise InvalidInput.one("content-length", "Content-Length must be a whole number")
     return int(raw)
+
+
+def _is_small_number(text: str) -> bool:
+    return text.isascii() and text.isdecimal() and len(text) <= 18

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from filedock.faces.context import CoreServices
+from filedock.faces.errors import Failure, face_router
 from filedock.observability import FILES, JOBS
 
-router = APIRouter(tags=["operations"])
+
+def render_error(request: Request, failure: Failure) -> Response:
+    return JSONResponse({"error": failure.message}, failure.status, headers=failure.headers)
+
+
+router = face_router(render_error, tags=["operations"])
 
 @router.get("/healthz", summary="The process is alive")
 async def healthz() -> dict[str, str]:
@@ -26,7 +32,8 @@ async def readyz(core: CoreServices) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics")
-async def metrics(core: CoreServices) -> Response:
+async def metrics(request: Request, core: CoreServices) -> Response:
+    core.metrics_access.check(request.headers.get("authorization"))
     try:
         for status, count in (await core.operations.file_counts()).items():
             FILES.labels(status).set(count)

@@ -8,7 +8,6 @@ Auth is a Bearer token, as on the hasura face.
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -16,10 +15,19 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from filedock.core.errors import InvalidInput
-from filedock.faces.context import BearerPrincipal, CoreServices, bounded_body
+from filedock.faces.context import (
+    BearerPrincipal,
+    BodyNotJson,
+    CoreServices,
+    bounded_body,
+    parse_json,
+)
 from filedock.faces.errors import Failure, face_router
 
 COMMAND = "CreateSignedS3FormData"
+# The seed's answer headers, as its Rails app sent them.
+SEED_JSON = "application/json; charset=utf-8"
+SEED_HEADERS = {"Cache-Control": "no-cache"}
 MAX_ENVELOPE_BYTES = 64 * 1024
 _ENVELOPE_FIELDS = frozenset({"uuid", "command", "data", "async"})
 
@@ -33,7 +41,9 @@ def render_error(request: Request, failure: Failure) -> Response:
     else:
         errors = {failure.field or "command": [failure.message]}
     body = {"status": "rejected", "uuid": _command_uuid(request), "errors": errors}
-    return JSONResponse(body, failure.status, headers=failure.headers)
+    return JSONResponse(
+        body, failure.status, headers={**failure.headers, **SEED_HEADERS}, media_type=SEED_JSON
+    )
 
 
 router = face_router(render_error, prefix="/api/v2/s3", tags=["s3-command: direct uploads"])
@@ -74,15 +84,12 @@ async def create_signed_url(
     )
     data = {"fields": ticket.request.fields, "url": ticket.request.url}
     body = {"status": "accepted", "meta": {}, "uuid": command_id, "data": data}
-    return JSONResponse(body, 202)
+    return JSONResponse(body, 202, headers=SEED_HEADERS, media_type=SEED_JSON)
 
 
 def parse_envelope(raw: bytes) -> str:
     """The command's uuid (canonical form) once the envelope is one we carry out."""
-    try:
-        envelope = json.loads(raw)
-    except ValueError:
-        raise InvalidInput.one("body", "must be a JSON object") from None
+    envelope = parse_json(raw)
     if not isinstance(envelope, dict):
         raise InvalidInput.one("body", "must be a JSON object")
     problems: dict[str, list[str]] = {}
@@ -113,9 +120,10 @@ async def _body(request: Request) -> bytes:
 def _command_uuid(request: Request) -> str | None:
     raw = getattr(request.state, "command_body", None)
     try:
-        value = json.loads(raw).get("uuid") if raw else None
-    except (ValueError, AttributeError):
+        envelope = parse_json(raw) if raw else None
+    except BodyNotJson:
         return None
+    value = envelope.get("uuid") if isinstance(envelope, dict) else None
     return value if isinstance(value, str) and len(value) <= 100 else None
 
 

@@ -24,6 +24,11 @@ JSON_API = "application/vnd.api+json"
 # The seed answers a store outage with 410 and this body, its "status" "404" included.
 UNAVAILABLE = "Our file upload service is currently unavailable, please try again later"
 METHODS = ("post_s3_object", "get_s3_object", "delete_s3_object")
+# What the seed's server (Django REST framework) sends with every answer, errors included.
+SEED_HEADERS = {"Vary": "Accept, Cookie, Origin", "X-Frame-Options": "SAMEORIGIN"}
+ALLOW_PRESIGNED_URLS = "GET, HEAD, OPTIONS"
+# The seed's DELETE answers "DELETE, OPTIONS"; here the same path also lists documents.
+ALLOW_DOCUMENTS = "GET, DELETE, HEAD, OPTIONS"
 
 
 def render_error(request: Request, failure: Failure) -> Response:
@@ -40,7 +45,23 @@ def render_error(request: Request, failure: Failure) -> Response:
         request_id = getattr(request.state, "request_id", "-")
         detail = f"A server error occurred (request id {request_id})."
     error = {"detail": detail, "source": {"pointer": pointer}, "status": body_status}
-    return JSONResponse({"errors": [error]}, status, headers=failure.headers, media_type=JSON_API)
+    body = {"errors": [error]}
+    return seed_response(
+        request, JSONResponse(body, status, headers=failure.headers, media_type=JSON_API)
+    )
+
+
+def seed_response(request: Request, response: Response) -> Response:
+    """`response` with the seed's headers; to a HEAD, without its body (its length kept)."""
+    response.headers.update(SEED_HEADERS)
+    path = request.url.path
+    if path == "/api/v1/presigned-urls/":
+        response.headers["Allow"] = ALLOW_PRESIGNED_URLS
+    elif path.startswith("/api/v1/schedules/") and path.endswith("/documents/"):
+        response.headers["Allow"] = ALLOW_DOCUMENTS
+    if request.method == "HEAD":
+        response.body = b""
+    return response
 
 
 def cognito_principal(request: Request) -> Principal:
@@ -76,13 +97,21 @@ CognitoPrincipal = Annotated[Principal, Depends(cognito_principal)]
 router = face_router(render_error, prefix="/api/v1", tags=["schedules: documents"])
 
 
-@router.get("/presigned-urls/", openapi_extra=_PRESIGNED_QUERY, summary="Presigned URLs")
+@router.api_route(
+    "/presigned-urls/",
+    methods=["GET", "HEAD"],
+    openapi_extra=_PRESIGNED_QUERY,
+    summary="Presigned URLs",
+)
 async def presigned_urls(
     request: Request, principal: CognitoPrincipal, core: CoreServices
-) -> JSONResponse:
+) -> Response:
     query = request.query_params
     method = _required(query, "method_name")
     if method == "post_s3_object":
+        if request.method == "HEAD":
+            # A HEAD changes nothing; attaching records a document and claims its name.
+            raise InvalidInput.one("method_name", "HEAD does not attach a document: use GET")
         attached = await core.schedules.attach(
             principal, _required(query, "schedule"), _required(query, "filename")
         )
@@ -100,15 +129,21 @@ async def presigned_urls(
         data = {"url": signed.url}
     else:
         raise InvalidInput.one("method_name", f"Unrecognized method: {method}")
-    return JSONResponse({"data": data}, media_type=JSON_API)
+    return seed_response(request, JSONResponse({"data": data}, media_type=JSON_API))
 
 
-@router.get("/schedules/{schedule}/documents/", openapi_extra=_TOKENS, summary="List documents")
+@router.api_route(
+    "/schedules/{schedule}/documents/",
+    methods=["GET", "HEAD"],
+    openapi_extra=_TOKENS,
+    summary="List documents",
+)
 async def list_documents(
-    schedule: str, principal: CognitoPrincipal, core: CoreServices
-) -> JSONResponse:
+    schedule: str, request: Request, principal: CognitoPrincipal, core: CoreServices
+) -> Response:
     documents = await core.schedules.documents(principal, schedule)
-    return JSONResponse({"data": [render_document(d) for d in documents]}, media_type=JSON_API)
+    body = {"data": [render_document(d) for d in documents]}
+    return seed_response(request, JSONResponse(body, media_type=JSON_API))
 
 
 @router.delete("/schedules/{schedule}/documents/", openapi_extra=_TOKENS, summary="Remove")
@@ -117,7 +152,14 @@ async def remove_document(
 ) -> Response:
     document = _required(request.query_params, "document")
     await core.schedules.remove(principal, schedule, document)
-    return Response(status_code=204, media_type=JSON_API)
+    return seed_response(request, Response(status_code=204, media_type=JSON_API))
+
+
+@router.options("/presigned-urls/", include_in_schema=False)
+@router.options("/schedules/{schedule}/documents/", include_in_schema=False)
+async def allowed_methods(request: Request) -> Response:
+    # The seed's `Allow` names OPTIONS; a browser's preflight is answered before routing.
+    return seed_response(request, Response(status_code=200, media_type=JSON_API))
 
 
 def render_document(file: File) -> dict[str, Any]:

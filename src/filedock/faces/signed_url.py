@@ -30,6 +30,8 @@ _ERRORS: dict[int, tuple[str, str]] = {
         "Document with `file_id` is not available for the user with `user_id` on the document"
         " server.",
     ),
+    405: ("method_not_allowed", "This method is not allowed on this path."),
+    408: ("request_timeout", "The request body stopped arriving; send it again."),
     409: ("conflict", "Conflict - File is infected with a virus or it's still being processed"),
     422: (
         "attachment_document_raised_an_error",
@@ -126,7 +128,7 @@ async def request_upload_url(request: Request) -> JSONResponse:
                 "max_size": ticket.policy.max_bytes,
             },
             "file_url": ticket.request.url,
-            # Beyond the seed: the PUT is bound to this Content-Type, so say which.
+            # Beyond the seed: the headers the URL requires (none: any Content-Type is taken).
             "upload_method": ticket.request.method,
             "upload_headers": ticket.request.headers,
         }

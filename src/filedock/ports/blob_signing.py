@@ -37,6 +37,7 @@ from filedock.ports.presign import (
     check_expiry,
     check_limits,
     check_presign_arguments,
+    check_success_status,
 )
 
 __all__ = [
@@ -49,7 +50,6 @@ __all__ = [
 ]
 
 SIGNATURE_FIELD = "x-filedock-signature"
-SUCCESS_STATUS = "201"
 
 # Query parameter names of a signed URL. The method is not among them: it is only signed.
 EXPIRES = "expires"
@@ -115,11 +115,16 @@ class BlobSigner:
         return PresignedRequest(method, url, {}, headers, _whole_seconds(expires_at))
 
     def presign_post(
-        self, key: str, *, expires_in: timedelta, limits: UploadLimits
+        self,
+        key: str,
+        *,
+        expires_in: timedelta,
+        limits: UploadLimits,
+        success_status: str | None = None,
     ) -> PresignedRequest:
         check_expiry(expires_in)
         expires_at = _whole_seconds(self._clock() + expires_in)
-        url, fields = self.post_form(key, expires_at, limits)
+        url, fields = self.post_form(key, expires_at, limits, success_status=success_status)
         return PresignedRequest("POST", url, fields, {}, expires_at)
 
     def sign_url(
@@ -153,14 +158,21 @@ class BlobSigner:
         return f"{self._base_url}{BLOBS_PATH}{quote(key, safe='/')}?{query}"
 
     def post_form(
-        self, key: str, expires_at: datetime, limits: UploadLimits
+        self,
+        key: str,
+        expires_at: datetime,
+        limits: UploadLimits,
+        *,
+        success_status: str | None = None,
     ) -> tuple[str, dict[str, str]]:
-        """The URL and form fields of a multipart upload of `key`, bound to `limits`.
+        """The URL and form fields of a multipart upload of `key`, bound to `limits` (and to
+        the `success_action_status` a successful post answers, if given; else 204, as S3).
 
         The file itself goes last in the form, as a part named `file`.
         """
         validate_key(key)
         check_limits(limits)
+        check_success_status(success_status)
         conditions: list[Any] = [
             {"key": key},
             ["content-length-range", 0, limits.max_bytes],
@@ -169,8 +181,9 @@ class BlobSigner:
         if limits.content_type is not None:
             conditions.append({"Content-Type": limits.content_type})
             fields["Content-Type"] = limits.content_type
-        conditions.append({"success_action_status": SUCCESS_STATUS})
-        fields["success_action_status"] = SUCCESS_STATUS
+        if success_status is not None:
+            conditions.append({"success_action_status": success_status})
+            fields["success_action_status"] = success_status
         policy = {
             "expiration": _whole_seconds(expires_at).astimezone(UTC).strftime(_POLICY_TIME),
             "conditions": conditions,
@@ -179,6 +192,10 @@ class BlobSigner:
         fields["policy"] = encoded
         fields[SIGNATURE_FIELD] = self._mac(encoded.encode("ascii"))
         return f"{self._base_url}{BLOBS_PATH}", fields
+
+    def object_url(self, key: str) -> str:
+        """`{base_url}/_blobs/{key}`, unsigned: where a form post says the object is."""
+        return f"{self._base_url}{BLOBS_PATH}{quote(validate_key(key), safe='/')}"
 
     # Verifying ------------------------------------------------------------------------------
 
@@ -259,6 +276,7 @@ def _granted_by(conditions: list[Any], values: dict[str, str], expires_at: datet
     key: str | None = None
     max_bytes: int | None = None
     content_type: str | None = None
+    success_status: str | None = None
     for condition in conditions:
         if isinstance(condition, dict) and len(condition) == 1:
             ((name, wanted),) = condition.items()
@@ -270,6 +288,8 @@ def _granted_by(conditions: list[Any], values: dict[str, str], expires_at: datet
                 key = wanted
             elif name == "content-type":
                 content_type = wanted
+            elif name == "success_action_status":
+                success_status = wanted
         elif (
             isinstance(condition, list)
             and len(condition) == 3
@@ -295,6 +315,7 @@ def _granted_by(conditions: list[Any], values: dict[str, str], expires_at: datet
         expires_at=expires_at,
         max_bytes=max_bytes,
         content_type=content_type,
+        success_status=success_status,
     )
 
 
@@ -333,7 +354,9 @@ def _single_values(params: Mapping[str, str], *, lowercase: bool) -> dict[str, s
     return values
 
 
-_DIGITS = re.compile(r"[0-9]{1,18}", re.ASCII)
+# Canonical decimals only: `010` or `0001790000000` is not the number we signed, even though
+# it reads as the same value, so a URL has exactly one spelling that passes.
+_DIGITS = re.compile(r"0|[1-9][0-9]{0,17}", re.ASCII)
 _HEX_SIGNATURE = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
@@ -342,7 +365,7 @@ def _number(values: Mapping[str, str], name: str) -> int:
     if text is None:
         raise MalformedSignedRequest(f"parameter {name!r} is missing")
     if not _DIGITS.fullmatch(text):
-        raise MalformedSignedRequest(f"parameter {name!r} is not a number")
+        raise MalformedSignedRequest(f"parameter {name!r} is not a number as it was signed")
     return int(text)
 
 

@@ -7,6 +7,7 @@ OpenID Connect ID tokens); each is chosen once at start-up from settings. A veri
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from filedock.core.errors import Unauthenticated
@@ -16,6 +17,13 @@ from filedock.core.principal import Principal
 class TokenVerifier(Protocol):
     def verify(self, token: str) -> Principal:
         """The caller a bearer token names, or `Unauthenticated`."""
+        ...
+
+
+class HeaderAuthenticator(Protocol):
+    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        """The caller a request's headers name (a token, a gateway's word), or
+        `Unauthenticated`."""
         ...
 
 

@@ -202,9 +202,16 @@ class LocalObjectStore:
         )
 
     def presign_post(
-        self, key: str, *, expires_in: timedelta, limits: UploadLimits
+        self,
+        key: str,
+        *,
+        expires_in: timedelta,
+        limits: UploadLimits,
+        success_status: str | None = None,
     ) -> PresignedRequest:
-        return self._blob_signer().presign_post(key, expires_in=expires_in, limits=limits)
+        return self._blob_signer().presign_post(
+            key, expires_in=expires_in, limits=limits, success_status=success_status
+        )
 
     # Helpers -------------------------------------------------------------------------------
 

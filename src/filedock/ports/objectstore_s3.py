@@ -8,6 +8,10 @@ Signed requests are S3's own, made by botocore (obstore's signer can neither sig
 Content-Type header nor a DELETE, nor write POST policies, so one signer does all of them):
 SigV4 query signing for GET, PUT and DELETE, and POST policies for browser form uploads. Its
 client also aborts the multipart uploads a killed writer left open (obstore cannot list them).
+
+Every wait on the service is bounded by the store's `timeout`, retries included: a request, the
+next chunk of a download (not the whole download), the next part of an upload to be taken. A
+service that hangs is then `StoreUnavailable` (503) in that time, like one that is down.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import hashlib
 import ipaddress
 import json
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,6 +45,7 @@ from filedock.ports.objectstore import (
     StoredObject,
     StoreUnavailable,
 )
+from filedock.ports.objectstore_s3_bucket import abort_uploads_idle_since, apply_cors_rule
 from filedock.ports.presign import (
     PresignedRequest,
     PresignMethod,
@@ -49,6 +54,7 @@ from filedock.ports.presign import (
     check_expiry,
     check_limits,
     check_presign_arguments,
+    check_success_status,
 )
 
 if TYPE_CHECKING:
@@ -67,9 +73,11 @@ _CHECK_PREFIX = ".filedock-check/"
 _CLIENT_OPTIONS: ClientConfig = {
     "connect_timeout": timedelta(seconds=5),
     # The overall timeout covers the whole body; a download to a slow phone can take hours,
-    # and obstore's 30 s default would cut it off. Dead peers are caught by connect_timeout.
+    # and obstore's 30 s default would cut it off. Dead and hung peers are caught by the
+    # connect and read timeouts, and by the store timeout on each wait.
     "timeout": timedelta(hours=6),
 }
+DEFAULT_TIMEOUT = timedelta(seconds=10)
 # obstore retries for up to 3 minutes by default; a caller (and `check`) should learn sooner
 # that the endpoint is down.
 _RETRY: RetryConfig = {"max_retries": 3, "retry_timeout": timedelta(seconds=20)}
@@ -80,7 +88,6 @@ _STORE_ERRORS = (ObstoreError, OSError, ValueError)
 
 # The client operation behind each presigned method.
 _PRESIGNED_OPERATIONS = {"GET": "get_object", "PUT": "put_object", "DELETE": "delete_object"}
-_SUCCESS_STATUS = "201"
 
 
 class S3ObjectStore:
@@ -97,10 +104,16 @@ class S3ObjectStore:
         secret_access_key: str | None,
         session_token: str | None = None,
         allow_http: bool = False,
+        timeout: timedelta = DEFAULT_TIMEOUT,
     ) -> None:
-        """`allow_http` permits plain http to a non-loopback endpoint (loopback always may)."""
+        """`allow_http` permits plain http to a non-loopback endpoint (loopback always may);
+        `timeout` bounds each wait on the service (see the module's docstring)."""
         if (access_key_id is None) != (secret_access_key is None):
             raise ValueError("give both access_key_id and secret_access_key, or neither")
+        if timeout <= timedelta(0):
+            raise ValueError("the store timeout must be positive")
+        self._wait = timeout.total_seconds()
+        self._aborts: set[asyncio.Task[Any]] = set()
         prefix = prefix.strip("/")
         if prefix:
             validate_key(prefix)
@@ -115,6 +128,9 @@ class S3ObjectStore:
         if session_token is not None:
             config["session_token"] = session_token
         client_options: ClientConfig = _CLIENT_OPTIONS.copy()
+        # Also in the client, so a request we stopped waiting for stops in there too.
+        client_options["connect_timeout"] = min(timeout, timedelta(seconds=5))
+        client_options["read_timeout"] = timeout
         if endpoint_url is not None and urlsplit(endpoint_url).scheme == "http":
             if not (allow_http or _is_loopback(endpoint_url)):
                 raise ValueError(f"refusing plain http to {endpoint_url}: use https")
@@ -163,17 +179,20 @@ class S3ObjectStore:
                     # Hash in a thread while obstore takes the bytes: neither waits for the other.
                     await asyncio.gather(
                         loop.run_in_executor(None, hasher.update, batch),
-                        _translated(writer.write(batch)),
+                        # Waits only while all parts in flight are still going out.
+                        _translated(writer.write(batch), self._wait),
                     )
                     size += len(batch)
-            await _translated(writer.close())
+            await _translated(writer.close(), self._wait)
         except BaseException as exc:
-            await _abort(writer, exc)
+            await self._abort(writer, exc)
             raise
         return StoredObject(key=key, size=size, sha256=hasher.hexdigest())
 
     async def head(self, key: str) -> ObjectInfo:
-        meta = await _translated(obstore.head_async(self._store, validate_key(key)), key)
+        meta = await _translated(
+            obstore.head_async(self._store, validate_key(key)), self._wait, key
+        )
         return ObjectInfo(key=key, size=meta["size"], last_modified=meta["last_modified"])
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
@@ -190,7 +209,7 @@ class S3ObjectStore:
         elif start:
             options["range"] = {"offset": start}
         try:
-            result = await obstore.get_async(self._store, key, options=options)
+            result = await _within(self._wait, obstore.get_async(self._store, key, options=options))
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
         except _STORE_ERRORS as exc:
@@ -202,16 +221,17 @@ class S3ObjectStore:
         stream = result.stream(min_chunk_size=CHUNK_SIZE)
         while True:
             try:
-                chunk = await anext(stream)
-            except StopAsyncIteration:
-                return
+                # Each chunk in its own time: a long download of a live store is never cut.
+                chunk = await _within(self._wait, anext(stream, None))
             except _STORE_ERRORS as exc:
                 raise StoreUnavailable(_describe(exc)) from exc
+            if chunk is None:
+                return
             yield bytes(chunk)
 
     async def delete(self, key: str) -> None:
         # S3 answers a DELETE of a missing key with success, so this is idempotent as is.
-        await _translated(obstore.delete_async(self._store, validate_key(key)))
+        await _translated(obstore.delete_async(self._store, validate_key(key)), self._wait)
 
     async def list_keys(self, prefix: str = "") -> AsyncIterator[str]:
         # obstore matches prefixes by whole segments; our prefixes are plain string prefixes,
@@ -220,11 +240,11 @@ class S3ObjectStore:
         pages = obstore.list(self._store, directory or None, chunk_size=1000)
         while True:
             try:
-                page = await anext(pages)
-            except StopAsyncIteration:
-                return
+                page = await _within(self._wait, anext(pages, None))
             except _STORE_ERRORS as exc:
                 raise StoreUnavailable(_describe(exc)) from exc
+            if page is None:
+                return
             for meta in page:
                 if meta["path"].startswith(prefix):
                     yield meta["path"]
@@ -236,16 +256,21 @@ class S3ObjectStore:
     async def check(self) -> None:
         # A one-request listing that also fails when the bucket is missing or not ours,
         # unlike a HEAD on a missing key which answers 404 either way.
-        await _translated(obstore.list_with_delimiter_async(self._store, _CHECK_PREFIX))
+        await _translated(obstore.list_with_delimiter_async(self._store, _CHECK_PREFIX), self._wait)
 
     async def remove_unfinished_writes(self, idle_for: timedelta) -> int:
         # S3 keeps (and bills) the parts of an upload until it is completed or aborted.
         idle_since = datetime.now(UTC) - idle_for
-        return await asyncio.to_thread(self._abort_uploads_idle_since, idle_since)
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        return await asyncio.to_thread(
+            abort_uploads_idle_since, self._signer_client(), self.bucket, prefix, idle_since
+        )
 
     async def close(self) -> None:
-        # obstore's client pools its connections internally and has nothing to release.
-        return None
+        # obstore's client pools its connections internally and has nothing to release; only
+        # aborts of failed writes may still be under way.
+        if self._aborts:
+            await asyncio.wait(self._aborts, timeout=self._wait)
 
     def presign(
         self,
@@ -280,22 +305,29 @@ class S3ObjectStore:
         return PresignedRequest(method, str(url), {}, headers, expires_at)
 
     def presign_post(
-        self, key: str, *, expires_in: timedelta, limits: UploadLimits
+        self,
+        key: str,
+        *,
+        expires_in: timedelta,
+        limits: UploadLimits,
+        success_status: str | None = None,
     ) -> PresignedRequest:
         check_expiry(expires_in)
         check_limits(limits)
+        check_success_status(success_status)
         bucket_key = self._bucket_key(key)
         if "${filename}" in bucket_key:
             # S3 would put the client's file name there, and botocore would relax the key
             # condition to a prefix: the client would choose the key.
             raise InvalidKey("a key for a form upload must not contain ${filename}")
-        fields = {"success_action_status": _SUCCESS_STATUS}
+        fields: dict[str, str] = {}
         # botocore itself adds {"bucket": …} and {"key": …} (exact, for a key like ours) and
         # the x-amz-* signing conditions; `_check_policy` proves the result.
-        conditions: list[Any] = [
-            ["content-length-range", 0, limits.max_bytes],
-            {"success_action_status": _SUCCESS_STATUS},
-        ]
+        conditions: list[Any] = [["content-length-range", 0, limits.max_bytes]]
+        if success_status is not None:
+            # Without it S3 answers 204, as seed 000's form expects; "201" adds its XML.
+            fields["success_action_status"] = success_status
+            conditions.append({"success_action_status": success_status})
         if limits.content_type is not None:
             fields["Content-Type"] = limits.content_type
             conditions.append({"Content-Type": limits.content_type})
@@ -319,36 +351,33 @@ class S3ObjectStore:
         key = object_name.removeprefix(f"{self.prefix}/") if self.prefix else object_name
         return None if key == object_name and self.prefix else key
 
+    def allow_browsers(self, origins: Sequence[str]) -> tuple[dict[str, Any], int]:
+        """Let browsers on `origins` use signed URLs of the bucket: its CORS rule `filedock`
+        (see objectstore_s3_bucket.py); the rule applied and how many others were kept."""
+        return apply_cors_rule(self._signer_client(), self.bucket, origins)
+
     # Helpers --------------------------------------------------------------------------------
+
+    async def _abort(self, writer: AsyncWritableFile, exc: BaseException) -> None:
+        """Abort the upload behind `writer`: no object appears, started parts are discarded."""
+        # A task, so that a second cancel cannot cut the abort short and strand the parts.
+        abort = asyncio.ensure_future(writer.__aexit__(type(exc), exc, exc.__traceback__))
+        self._aborts.add(abort)
+        abort.add_done_callback(_forget_abort(self._aborts))
+        if isinstance(exc, _NoAnswer):
+            # A store that did not answer would not answer the abort either: the caller
+            # hears of the outage now; the abort goes on (obstore's read timeout ends it),
+            # and the reconciler removes the parts if it fails.
+            return
+        with contextlib.suppress(Exception):
+            # Best effort: the original error matters more, and a writer whose close failed
+            # has already been consumed by obstore, which then refuses a second close.
+            await asyncio.wait_for(asyncio.shield(abort), self._wait)
 
     def _bucket_key(self, key: str) -> str:
         """The object's name in the bucket, as obstore's prefix store names it."""
         validate_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
-
-    def _abort_uploads_idle_since(self, idle_since: datetime) -> int:
-        client = self._signer_client()
-        prefix = f"{self.prefix}/" if self.prefix else ""
-        # `search` flattens the pages, and yields None for a page that lists none.
-        try:
-            pages = client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=self.bucket, Prefix=prefix
-            )
-            # Only an upload begun before the cut-off can have been idle since.
-            old = [u for u in pages.search("Uploads") if u and u["Initiated"] <= idle_since]
-        except (BotoCoreError, ClientError) as exc:
-            raise StoreUnavailable(f"cannot list unfinished uploads: {exc}") from exc
-        aborted = 0
-        for upload in old:
-            ids = {"Bucket": self.bucket, "Key": upload["Key"], "UploadId": upload["UploadId"]}
-            # `Initiated` is only the start: an upload still adding parts is alive. One that
-            # fails here (say, completed meanwhile) is left for a later round.
-            with contextlib.suppress(BotoCoreError, ClientError):
-                parts = client.get_paginator("list_parts").paginate(**ids).search("Parts")
-                if all(p["LastModified"] <= idle_since for p in parts if p):
-                    client.abort_multipart_upload(**ids)
-                    aborted += 1
-        return aborted
 
     def _signed(self, sign: Callable[[Any], Any]) -> Any:
         """Run `sign(client)` on the signing client, turning botocore's errors into ours."""
@@ -370,8 +399,11 @@ class S3ObjectStore:
                 config = BotocoreConfig(
                     signature_version="s3v4",
                     s3={"addressing_style": addressing},
-                    connect_timeout=5,
-                    retries={"max_attempts": 3, "mode": "standard"},
+                    connect_timeout=min(self._wait, 5),
+                    read_timeout=self._wait,
+                    # One attempt, so each call answers within the store timeout; what calls
+                    # it (the clean-up rounds, an operator's command) tries again later.
+                    retries={"total_max_attempts": 1, "mode": "standard"},
                 )
                 try:
                     session = botocore.session.get_session()
@@ -385,13 +417,13 @@ class S3ObjectStore:
             return self._signing_client
 
 
-async def _translated(call: Awaitable[_T], key: str | None = None) -> _T:
-    """Await an obstore call, turning its errors into the port's.
+async def _translated(call: Awaitable[_T], wait: float, key: str | None = None) -> _T:
+    """Await an obstore call for at most `wait` seconds, turning its errors into the port's.
 
     With `key` set, a missing object is `ObjectNotFound`; otherwise it is a store failure.
     """
     try:
-        return await call
+        return await _within(wait, call)
     except FileNotFoundError as exc:
         if key is not None:
             raise ObjectNotFound(key) from None
@@ -400,14 +432,28 @@ async def _translated(call: Awaitable[_T], key: str | None = None) -> _T:
         raise StoreUnavailable(_describe(exc)) from exc
 
 
-async def _abort(writer: AsyncWritableFile, exc: BaseException) -> None:
-    """Abort the upload behind `writer`: no object appears, started parts are discarded."""
-    # Shielded so that a second cancel cannot cut the abort short and strand the parts.
-    abort = asyncio.ensure_future(writer.__aexit__(type(exc), exc, exc.__traceback__))
-    with contextlib.suppress(Exception):
-        # Best effort: the original error matters more, and a writer whose close failed has
-        # already been consumed by obstore, which then refuses a second close.
-        await asyncio.shield(abort)
+def _forget_abort(aborts: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
+    def forget(abort: asyncio.Task[Any]) -> None:
+        aborts.discard(abort)
+        # Read, so that asyncio does not log a failed abort as never retrieved: failing is
+        # allowed (see `_abort`).
+        if not abort.cancelled():
+            abort.exception()
+
+    return forget
+
+
+class _NoAnswer(StoreUnavailable):
+    """The service did not answer in time: hung, or too slow to count as up."""
+
+
+async def _within(wait: float, call: Awaitable[_T]) -> _T:
+    """`call`'s result, or `_NoAnswer` once `wait` seconds have passed (the call is cancelled)."""
+    try:
+        async with asyncio.timeout(wait):
+            return await call
+    except TimeoutError:
+        raise _NoAnswer(f"the object store did not answer within {wait:g} s") from None
 
 
 def _check_policy(encoded: str, expected: list[Any]) -> None:

@@ -24,6 +24,9 @@ MAX_EXPIRY = timedelta(days=7)
 
 MIN_EXPIRY = timedelta(seconds=1)
 
+SUCCESS_STATUSES = ("200", "201", "204")
+"""The `success_action_status` values S3 accepts on a form upload."""
+
 
 BLOBS_PATH = "/_blobs/"
 """Where the app serves local objects; a form upload posts to this path itself."""
@@ -59,6 +62,8 @@ class BlobGrant:
     max_bytes: int | None = None
     content_type: str | None = None
     download_name: str | None = None
+    # A form upload's signed `success_action_status`; None: S3's default answer, 204.
+    success_status: str | None = None
 
 
 class GrantChecker(Protocol):
@@ -70,6 +75,10 @@ class GrantChecker(Protocol):
 
     def verify_post(self, fields: Mapping[str, str]) -> BlobGrant:
         """The grant of a signed form upload's fields, or a `SignedRequestRefused`."""
+        ...
+
+    def object_url(self, key: str) -> str:
+        """The unsigned address of `key` at the store: a form post's `Location`, as S3's."""
         ...
 
 
@@ -115,9 +124,19 @@ class Presigner(Protocol):
         ...
 
     def presign_post(
-        self, key: str, *, expires_in: timedelta, limits: UploadLimits
+        self,
+        key: str,
+        *,
+        expires_in: timedelta,
+        limits: UploadLimits,
+        success_status: str | None = None,
     ) -> PresignedRequest:
-        """Sign a browser form upload (multipart POST) of `key`, bound to `limits` in full."""
+        """Sign a browser form upload (multipart POST) of `key`, bound to `limits` in full.
+
+        `success_status` becomes a signed `success_action_status` field: the status a
+        successful post answers ("201": with S3's `PostResponse` XML document). None leaves it
+        out, as seed 000's form does, and S3 answers 204.
+        """
         ...
 
 
@@ -135,6 +154,12 @@ def check_presign_arguments(
         if method != "GET":
             raise ValueError("a download name only applies to GET")
         check_download_name(download_name)
+
+
+def check_success_status(success_status: str | None) -> None:
+    """Raise `ValueError` unless S3 knows the status: "200", "201", "204", or None."""
+    if success_status is not None and success_status not in SUCCESS_STATUSES:
+        raise ValueError(f"success_action_status must be one of {', '.join(SUCCESS_STATUSES)}")
 
 
 def check_expiry(expires_in: timedelta) -> None:

@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from filedock.core.account_model import AuthRequest
 from filedock.core.accounts import EMAIL_MESSAGE, is_valid_email
 from filedock.core.errors import InvalidInput
-from filedock.faces.context import CoreServices
+from filedock.faces.context import CoreServices, client_of
 from filedock.faces.cosphere.auth import CosphereAccount
 from filedock.faces.cosphere.envelope import (
     HTML_STATE,
@@ -59,7 +59,7 @@ _TOKEN_BODY = _json_body(["request_uuid"], {"request_uuid": _UUID})
 
 @router.post("/auth_requests/", status_code=201, summary="Create an auth request")
 async def create_auth_request(request: Request, core: CoreServices) -> JSONResponse:
-    auth_request = await core.auth_requests.create()
+    auth_request = await core.auth_requests.create(client_of(request))
     return render(
         "AUTH_REQUEST_CREATED",
         "auth_request",

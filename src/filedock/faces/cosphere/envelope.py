@@ -10,7 +10,6 @@ and a refused auth token with `null`, and so do we.
 from __future__ import annotations
 
 import html
-import json
 import secrets
 from typing import Any
 
@@ -31,11 +30,12 @@ from filedock.core.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    RateLimited,
     Unauthenticated,
     Unavailable,
 )
-from filedock.faces.context import bounded_body
-from filedock.faces.errors import Failure
+from filedock.faces.context import BodyNotJson, bounded_body, parse_json
+from filedock.faces.errors import Failure, MethodNotAllowed, RequestTimedOut
 
 ANONYMOUS = "anonymous"
 MAX_BODY_BYTES = 64 * 1024
@@ -49,10 +49,6 @@ ACCOUNT_STATE = "cosphere_account"
 HTML_STATE = "cosphere_html"
 
 
-class BodyJsonDidNotParse(Exception):
-    """The request body is not JSON."""
-
-
 # Error class -> (status, event) for every module of the cosphere face, in one table; the
 # most specific class in an error's MRO wins.
 ERROR_EVENTS: dict[type[BaseException], tuple[int, str]] = {
@@ -63,12 +59,15 @@ ERROR_EVENTS: dict[type[BaseException], tuple[int, str]] = {
     AuthRequestExpired: (400, EXPIRED_EVENT),
     EmailMismatch: (400, "EMAIL_MISMATCH_DETECTED"),
     IdTokenRefused: (400, "AUTH_CODE_DID_NOT_VALIDATE"),
-    BodyJsonDidNotParse: (400, "BODY_JSON_DID_NOT_PARSE"),
+    BodyNotJson: (400, "BODY_JSON_DID_NOT_PARSE"),
     InvalidInput: (400, BODY_DID_NOT_VALIDATE),
     RequestValidationError: (400, BODY_DID_NOT_VALIDATE),
     Unauthenticated: (401, "COULD_NOT_FIND_AUTH_TOKEN"),
     Forbidden: (403, "ACCESS_DENIED"),
     NotFound: (404, "COULD_NOT_FIND_RESOURCE"),
+    MethodNotAllowed: (405, "METHOD_NOT_ALLOWED"),
+    RequestTimedOut: (408, "REQUEST_TIMED_OUT"),
+    RateLimited: (429, "RATE_LIMIT_EXCEEDED"),
     Conflict: (409, "CONFLICT_DETECTED"),
     Unavailable: (503, "SERVICE_UNAVAILABLE"),
 }
@@ -126,10 +125,7 @@ async def json_body(request: Request) -> dict[str, Any]:
     raw = await bounded_body(request, MAX_BODY_BYTES)
     if not raw.strip():
         return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise BodyJsonDidNotParse("the body is not JSON") from None
+    body = parse_json(raw)
     if not isinstance(body, dict):
         kind = "null" if body is None else type(body).__name__
         raise InvalidInput.one(
@@ -184,6 +180,8 @@ def _status_and_event(failure: Failure) -> tuple[int, str]:
 
 def _errors(request: Request, failure: Failure, status: int, event: str) -> Any:
     error = failure.error
+    if isinstance(error, BodyNotJson):
+        return None  # the seed's BODY_JSON_DID_NOT_PARSE for a body that is not JSON says no more
     if isinstance(error, InvalidInput):
         return error.fields
     if isinstance(error, RequestValidationError) and failure.field:
