@@ -14,9 +14,9 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from filedock.auth.cognito import cognito_verifier
+from filedock.auth.cognito import CognitoVerifier
 from filedock.auth.gateway import HasuraCallers
-from filedock.auth.oidc import oidc_verifier
+from filedock.auth.oidc import OidcVerifier, SignInNotConfigured
 from filedock.auth.tokens import BearerVerifier, JwksKeys
 from filedock.config import Settings, SettingsError
 from filedock.core.accounts import AccountService, AccountTokens
@@ -325,3 +325,28 @@ def bearer_verifier(settings: Settings) -> BearerVerifier:
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
     )
+
+
+def oidc_verifier(settings: Settings) -> OidcVerifier | SignInNotConfigured:
+    """The verifier the settings describe; a JWKS file is read now, a URL on first use."""
+    if settings.oidc_client_id is None:
+        return SignInNotConfigured()
+    return OidcVerifier(
+        JwksKeys.from_location(settings.oidc_jwks_url),
+        settings.oidc_issuer,
+        settings.oidc_client_id,
+    )
+
+
+def cognito_verifier(settings: Settings) -> CognitoVerifier | None:
+    """The verifier the settings describe, or None when Cognito is not configured.
+
+    A JWKS file is read now, so a missing or broken one stops start-up (ValueError); a URL
+    is fetched on first use and refetched, rate-limited, when an unknown `kid` appears.
+    """
+    jwks_url = settings.cognito_jwks_url
+    issuer = settings.cognito_issuer
+    client_id = settings.cognito_client_id
+    if not (jwks_url and issuer and client_id):
+        return None
+    return CognitoVerifier(JwksKeys.from_location(jwks_url), issuer, client_id)

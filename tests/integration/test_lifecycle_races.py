@@ -1,6 +1,6 @@
 """Races on one file through a real server, driven deterministically: a request with a slow
 body is held open while another request (a second PUT, a delete) runs to its end, or
-processing is held at the virus scanner (a gate in front of the real clamd) while the owner
+processing is held at the virus scanner (a stalled proxy in front of the real clamd) while the owner
 deletes the file.
 
 Every state change is a compare-and-set (core/lifecycle.py): the request that loses gets a
@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from tests.fixtures.clamd import ClamdServer
-from tests.fixtures.gate_proxy import GateProxy
 from tests.fixtures.server import LiveServer, server_env
+from tests.fixtures.stall_proxy import StallProxy
 from tests.integration.signed_url_support import (
     CSV,
     Backend,
@@ -136,11 +136,12 @@ def test_a_second_put_after_the_upload_arrived_is_refused_and_changes_nothing(
 @pytest.fixture
 def held_scans(
     request: pytest.FixtureRequest, clamd_server: ClamdServer, tmp_path: Path
-) -> Iterator[tuple[LiveServer, GateProxy]]:
-    """A server whose scans wait at a gate in front of the real clamd until the test opens it."""
+) -> Iterator[tuple[LiveServer, StallProxy]]:
+    """A server whose scans are held in front of the real clamd until the test resumes them."""
     host, port = clamd_server.tcp_url.removeprefix("tcp://").rsplit(":", 1)
-    with GateProxy(host, int(port)) as gate:
-        settings = {"clamd_url": gate.tcp_url}
+    with StallProxy((host, int(port))) as gate:
+        gate.stall()
+        settings = {"clamd_url": f"tcp://127.0.0.1:{gate.port}"}
         if request.param == "postgres":
             settings["database_url"] = request.getfixturevalue("postgres_url")
         live = LiveServer(data_dir=tmp_path, env=server_env(tmp_path, **settings))
@@ -148,13 +149,13 @@ def held_scans(
         try:
             yield live, gate
         finally:
-            gate.open()
+            gate.resume()
             live.stop()
 
 
 @pytest.mark.parametrize("held_scans", ["sqlite", "postgres"], indirect=True)
 def test_a_delete_while_processing_runs_stays_deleted_and_leaves_no_bytes(
-    held_scans: tuple[LiveServer, GateProxy],
+    held_scans: tuple[LiveServer, StallProxy],
 ) -> None:
     live, gate = held_scans
     backend = Backend(live, live.create_api_key("racing"))
@@ -164,11 +165,14 @@ def test_a_delete_while_processing_runs_stays_deleted_and_leaves_no_bytes(
         "uploaded",
         "processing",
     )
-    assert gate.held.wait(30), "processing never reached the scanner"
+    deadline = time.monotonic() + 30
+    while gate.accepted == 0:  # processing has its private copy and waits on the scanner
+        assert time.monotonic() < deadline, "processing never reached the scanner"
+        time.sleep(0.02)
 
     deleted = backend.delete(f"/v1/files/{ticket['file_id']}")
     assert deleted.status_code == 204, deleted.text
-    gate.open()
+    gate.resume()
 
     deadline = time.monotonic() + 20
     while stored_objects(live) and time.monotonic() < deadline:

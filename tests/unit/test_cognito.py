@@ -18,11 +18,12 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from filedock.auth.cognito import CognitoVerifier, cognito_verifier
+from filedock.auth.cognito import CognitoVerifier
 from filedock.auth.tokens import JwksKeys
 from filedock.config import SettingsError, load_settings
 from filedock.core.errors import Unauthenticated
 from filedock.core.principal import Principal
+from filedock.runtime import cognito_verifier
 from tests.unit.token_support import JwksServer, b64, forge_hs256, write_jwks
 
 ISSUER = "https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_testpool"

@@ -1,13 +1,13 @@
 """The layers of `src/filedock`, checked on its import graph (read with `ast`; nothing is imported).
 
-- the graph of run-time imports between filedock modules has no cycle;
+- the graph of imports between filedock modules has no cycle;
 - ports and their database backends (`db/`) import only the core's model modules;
 - the core imports no web framework, no backend library, and no outer layer;
 - faces import neither the runtime, nor `db/`, nor a port backend.
 
-Every import counts, those inside functions too. Imports under `if TYPE_CHECKING:` never run,
-so they make no cycle; they still count for the layer rules, which are about what a module
-knows of, not only about what it loads.
+Every import counts, those inside functions and under `if TYPE_CHECKING:` too: a type-only
+import never runs, but a module that must know of another's types to be read is as tangled
+with it as one that loads it.
 """
 
 from __future__ import annotations
@@ -200,10 +200,10 @@ def imports_of(module: str, is_package: bool, source: str, modules: Iterable[str
 
 
 def runtime_graph(imports: Iterable[Import]) -> dict[str, set[str]]:
-    """filedock module -> the filedock modules it imports at run time."""
+    """filedock module -> the filedock modules it imports (type-only imports included)."""
     graph: dict[str, set[str]] = {}
     for i in imports:
-        if not i.type_only and _under(i.target, "filedock"):
+        if _under(i.target, "filedock"):
             graph.setdefault(i.source, set()).add(i.target)
     return graph
 

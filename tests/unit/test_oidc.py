@@ -16,12 +16,12 @@ from filedock.auth.oidc import (
     GOOGLE_JWKS_URL,
     OidcVerifier,
     SignInNotConfigured,
-    oidc_verifier,
 )
 from filedock.auth.tokens import JwksKeys
 from filedock.config import SettingsError, load_settings
 from filedock.core.accounts import AccountService, AccountTokens
 from filedock.core.auth_requests import AuthRequestService, EmailMismatch, IdTokenRefused
+from filedock.runtime import oidc_verifier
 from tests.fixtures.oidc import CLIENT_ID, OidcProvider
 from tests.unit.memory_accounts import MemoryAccounts, MemoryAuthRequests
 from tests.unit.token_support import SECRET, forge_hs256

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -20,9 +20,6 @@ from filedock.auth.rs256 import RS256, check_times, check_verifier_arguments, ve
 from filedock.auth.tokens import DEFAULT_ROLE, JwksKeys
 from filedock.core.errors import Unauthenticated
 from filedock.core.principal import ADMIN_ROLE, COGNITO_REALM, Principal
-
-if TYPE_CHECKING:
-    from filedock.config import Settings
 
 ACCOUNT_TYPE_CLAIM = "custom:account_type"
 ADMIN_ACCOUNT_TYPE = "Admin"
@@ -113,20 +110,6 @@ class CognitoVerifier:
         except Unauthenticated as error:
             # JwksKeys speaks of "token key is unknown"; say which of the two tokens.
             raise Unauthenticated(f"{use} {error.message}") from None
-
-
-def cognito_verifier(settings: Settings) -> CognitoVerifier | None:
-    """The verifier the settings describe, or None when Cognito is not configured.
-
-    A JWKS file is read now, so a missing or broken one stops start-up (ValueError); a URL
-    is fetched on first use and refetched, rate-limited, when an unknown `kid` appears.
-    """
-    jwks_url = settings.cognito_jwks_url
-    issuer = settings.cognito_issuer
-    client_id = settings.cognito_client_id
-    if not (jwks_url and issuer and client_id):
-        return None
-    return CognitoVerifier(JwksKeys.from_location(jwks_url), issuer, client_id)
 
 
 def _present(token: str | None, use: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -23,9 +23,6 @@ from filedock.auth.tokens import JwksKeys
 from filedock.core.account_model import VerifiedIdentity
 from filedock.core.auth_requests import IdTokenRefused
 from filedock.core.errors import Unauthenticated
-
-if TYPE_CHECKING:
-    from filedock.config import Settings
 
 GOOGLE_ISSUER = "https://accounts.google.com"
 GOOGLE_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
@@ -110,17 +107,6 @@ class SignInNotConfigured:
 
     async def verify(self, id_token: str) -> VerifiedIdentity:
         raise IdTokenRefused("sign-in is not configured on this server (FILEDOCK_OIDC_CLIENT_ID)")
-
-
-def oidc_verifier(settings: Settings) -> OidcVerifier | SignInNotConfigured:
-    """The verifier the settings describe; a JWKS file is read now, a URL on first use."""
-    if settings.oidc_client_id is None:
-        return SignInNotConfigured()
-    return OidcVerifier(
-        JwksKeys.from_location(settings.oidc_jwks_url),
-        settings.oidc_issuer,
-        settings.oidc_client_id,
-    )
 
 
 def _subject(claims: dict[str, Any]) -> str:
