@@ -27,6 +27,7 @@ from filedock.faces import (
 from filedock.faces.cors import allow_cross_origin
 from filedock.faces.cosphere import accounts as cosphere_accounts
 from filedock.faces.cosphere import catalogue as cosphere_catalogue
+from filedock.faces.cosphere import downloads as cosphere_downloads
 from filedock.observability import RequestContext, configure_logging
 from filedock.runtime import build_runtime
 
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(schedule_participants.router)
     app.include_router(cosphere_accounts.router)
     app.include_router(cosphere_catalogue.router)
+    app.include_router(cosphere_downloads.router)
     app.include_router(ops.router)
     app.include_router(bucket_events.router)
     # Paths and methods no route serves answer in the envelope of the face they are under.

@@ -30,6 +30,7 @@ from filedock.ports.presign import UploadLimits, check_limits
 from filedock.ports.scanner_clamd import parse_clamd_url
 
 ENV_PREFIX = "FILEDOCK_"
+_MEMORY_SIZE = r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
 
 
 class SettingsError(Exception):
@@ -100,6 +101,19 @@ class Settings(BaseSettings):
     catalogue_data_roots: str = ""
     # The only part of filedock's store a `store:` location may name; never where uploads land.
     catalogue_datasets_prefix: str = DATASETS_PREFIX
+    # Download requests (core/extracts.py). DuckDB runs in the server's worker with this
+    # memory limit (DuckDB's own syntax: 512MB, 2GB), spilling to the scratch folder
+    # (empty: the system's temp folder) beyond it.
+    duckdb_memory_limit: str = Field(default="512MB", pattern=_MEMORY_SIZE)
+    duckdb_threads: int | None = Field(default=None, gt=0, le=1024)
+    extract_scratch_dir: Path | None = None
+    # Items of executor type SPARK or DATABRICKS run on this Spark Connect server
+    # (sc://host:15002; Databricks Connect speaks the same); unset: such requests fail, saying so.
+    spark_remote: str | None = None
+    # Items of executor type ATHENA: the work group and the S3 folder Athena writes results to.
+    athena_region: str | None = None
+    athena_work_group: str | None = None
+    athena_output_location: str | None = None
     # Per caller and per server worker process; 0 turns limiting off (core/rate_limit.py).
     rate_limit_per_second: float = Field(default=20.0, ge=0, allow_inf_nan=False)
     rate_limit_burst: int = Field(default=40, gt=0)
@@ -163,7 +177,15 @@ class Settings(BaseSettings):
             raise ValueError("must be an absolute http(s) URL, like http://127.0.0.1:9000")
         return value.rstrip("/")
 
-    @field_validator("cognito_jwks_url", "cognito_issuer", "cognito_client_id")
+    @field_validator(
+        "cognito_jwks_url",
+        "cognito_issuer",
+        "cognito_client_id",
+        "spark_remote",
+        "athena_region",
+        "athena_work_group",
+        "athena_output_location",
+    )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         # `FILEDOCK_COGNITO_ISSUER=` in a .env means "not set", not "an empty issuer".

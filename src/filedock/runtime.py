@@ -23,7 +23,11 @@ from filedock.core.accounts import AccountService, AccountTokens
 from filedock.core.api_keys import ApiKeyService
 from filedock.core.auth_requests import AuthRequestService
 from filedock.core.catalogue import CatalogueService
+from filedock.core.catalogue_model import ExecutorType
+from filedock.core.download_model import CLEAR_EXTRACT_JOB, EXTRACTS_PREFIX, RUN_EXTRACT_JOB
+from filedock.core.downloads import DownloadService
 from filedock.core.end_users import EndUserAuthenticator
+from filedock.core.extracts import ExtractRunner, ExtractSettings
 from filedock.core.files import PRIVATE_PREFIX, PROCESS_FILE_JOB, FileService, ReadWait
 from filedock.core.operations import Operations, SharedSecret
 from filedock.core.processing import FileProcessor
@@ -44,12 +48,16 @@ from filedock.core.worker import JobWorker
 from filedock.db.accounts import SqlAccountStore, SqlAuthRequestStore
 from filedock.db.api_keys import SqlApiKeyStore
 from filedock.db.catalogue import SqlCatalogueItems
+from filedock.db.downloads import SqlDownloadRequests
 from filedock.db.file_records import SqlFileRecords
 from filedock.db.job_queue import SqlJobQueue
 from filedock.db.schedules import SqlScheduleOwners, SqlScheduleParticipants
 from filedock.db.session import create_engine, session_factory
 from filedock.observability import record_reconcile
 from filedock.ports.blob_signing import BlobSigner
+from filedock.ports.dataset_files import DatasetFiles
+from filedock.ports.executor import Executor, UnconfiguredExecutor
+from filedock.ports.executor_duckdb import DuckdbExecutor
 from filedock.ports.identity import NoTokenPairs
 from filedock.ports.jobs import Job
 from filedock.ports.objectstore import ObjectStore
@@ -143,7 +151,21 @@ def build_runtime(settings: Settings) -> Runtime:
     policies = upload_policies(settings)
     scanner = open_scanner(settings)
     processor = FileProcessor(records, store, scanner, policies)
-    worker = processing_worker(settings, jobs, processor)
+    download_requests = SqlDownloadRequests(
+        sessions, on_enqueue=lambda: wake[0].wake() if wake else None
+    )
+    catalogue_items = SqlCatalogueItems(sessions)
+    executors = extract_executors(settings, store)
+    extracts = ExtractRunner(
+        download_requests,
+        catalogue_items,
+        executors,
+        records,
+        store,
+        processor,
+        settings=ExtractSettings(scratch_dir=settings.extract_scratch_dir),
+    )
+    worker = processing_worker(settings, jobs, processor, extracts)
     wake.append(worker)
     accounts = account_service(settings, sessions)
     api_keys = ApiKeyService(SqlApiKeyStore(sessions))
@@ -152,6 +174,16 @@ def build_runtime(settings: Settings) -> Runtime:
     # Reads of a file on its way wait for processing; a pending one's bytes are looked for.
     read_wait = ReadWait(limit=timedelta(seconds=settings.read_wait_seconds))
     bearer = bearer_verifier(settings)
+    catalogue = CatalogueService(
+        catalogue_items,
+        SqlAccountStore(sessions),
+        DuckdbProfiler(
+            store,
+            settings.catalogue_roots(),
+            datasets_prefix=settings.catalogue_datasets_prefix,
+        ),
+        datasets_prefix=settings.catalogue_datasets_prefix,
+    )
     services = Services(
         files=FileService(
             records,
@@ -177,15 +209,14 @@ def build_runtime(settings: Settings) -> Runtime:
             notice=uploads.notice_upload,
         ),
         grants=grants,
-        catalogue=CatalogueService(
-            SqlCatalogueItems(sessions),
+        catalogue=catalogue,
+        downloads=DownloadService(
+            download_requests,
+            catalogue,
             SqlAccountStore(sessions),
-            DuckdbProfiler(
-                store,
-                settings.catalogue_roots(),
-                datasets_prefix=settings.catalogue_datasets_prefix,
-            ),
-            datasets_prefix=settings.catalogue_datasets_prefix,
+            executors,
+            records,
+            grants,
         ),
         accounts=accounts,
         auth_requests=AuthRequestService(
@@ -225,7 +256,9 @@ def build_runtime(settings: Settings) -> Runtime:
         processor=processor,
         worker=worker,
         reconciler=Reconciler(
-            records, store, prefixes=(PRIVATE_PREFIX, *(p.key_prefix for p in policies.values()))
+            records,
+            store,
+            prefixes=(PRIVATE_PREFIX, EXTRACTS_PREFIX, *(p.key_prefix for p in policies.values())),
         ),
         services=services,
     )
@@ -256,8 +289,10 @@ def upload_policies(settings: Settings) -> dict[str, UploadPolicy]:
     return {policy.name: policy for policy in policies}
 
 
-def processing_worker(settings: Settings, jobs: SqlJobQueue, processor: FileProcessor) -> JobWorker:
-    """The job worker, with processing as its one kind of job."""
+def processing_worker(
+    settings: Settings, jobs: SqlJobQueue, processor: FileProcessor, extracts: ExtractRunner
+) -> JobWorker:
+    """The job worker: processing uploads, running and clearing extracts."""
 
     async def process_file(job: Job) -> None:
         await processor.process(job.payload["file_id"])
@@ -265,14 +300,60 @@ def processing_worker(settings: Settings, jobs: SqlJobQueue, processor: FileProc
     async def processing_gave_up(job: Job, reason: str) -> None:
         await processor.give_up(job.payload["file_id"], reason)
 
+    async def run_extract(job: Job) -> None:
+        await extracts.run(int(job.payload["request_id"]))
+
+    async def extract_gave_up(job: Job, reason: str) -> None:
+        await extracts.give_up(int(job.payload["request_id"]), reason)
+
+    async def clear_extract(job: Job) -> None:
+        await extracts.clear(int(job.payload["request_id"]))
+
     return JobWorker(
         jobs,
-        {PROCESS_FILE_JOB: process_file},
-        give_up={PROCESS_FILE_JOB: processing_gave_up},
+        {
+            PROCESS_FILE_JOB: process_file,
+            RUN_EXTRACT_JOB: run_extract,
+            CLEAR_EXTRACT_JOB: clear_extract,
+        },
+        give_up={PROCESS_FILE_JOB: processing_gave_up, RUN_EXTRACT_JOB: extract_gave_up},
         poll_seconds=settings.job_poll_seconds,
         lease=timedelta(seconds=settings.job_lease_seconds),
         max_attempts=settings.job_max_attempts,
     )
+
+
+def extract_executors(settings: Settings, store: ObjectStore) -> dict[ExecutorType, Executor]:
+    """The engine of each executor type; a type with no engine configured says which setting
+    enables it when a request needs it."""
+    files = DatasetFiles(
+        store, settings.catalogue_roots(), datasets_prefix=settings.catalogue_datasets_prefix
+    )
+    spark: Executor = UnconfiguredExecutor("SPARK", "FILEDOCK_SPARK_REMOTE")
+    if settings.spark_remote:
+        from filedock.ports.executor_spark import SparkExecutor
+
+        spark = SparkExecutor(settings.spark_remote, data_roots=settings.catalogue_roots())
+    athena: Executor = UnconfiguredExecutor("ATHENA", "FILEDOCK_ATHENA_OUTPUT_LOCATION")
+    if settings.athena_output_location:
+        from filedock.ports.executor_athena import AthenaExecutor
+
+        athena = AthenaExecutor(
+            region=settings.athena_region,
+            work_group=settings.athena_work_group,
+            s3_staging_dir=settings.athena_output_location,
+        )
+    return {
+        ExecutorType.DUCKDB: DuckdbExecutor(
+            files,
+            memory_limit=settings.duckdb_memory_limit,
+            threads=settings.duckdb_threads,
+            scratch_dir=settings.extract_scratch_dir,
+        ),
+        ExecutorType.SPARK: spark,
+        ExecutorType.DATABRICKS: spark,
+        ExecutorType.ATHENA: athena,
+    }
 
 
 def account_service(

@@ -7,10 +7,8 @@ admin matrix runs over every endpoint.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +16,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import insert
 
-from filedock.config import Settings
-from filedock.db.models import DownloadRequestRow
-from filedock.db.session import create_engine
 from tests.fixtures.server import LiveServer
 
 COLUMN = {
@@ -236,12 +230,28 @@ def test_the_seeds_body_errors(admin: Caller, item_name: str) -> None:
 
 
 def test_an_item_with_live_download_requests_is_not_deleted(
-    server: LiveServer, admin: Caller, item_name: str
+    server: LiveServer, admin: Caller, researcher: Caller, item_name: str
 ) -> None:
+    # A DuckDB item over the generated data: its request runs to `done`, which is still live
+    # (not cancelled) and so keeps the item.
+    location = str(server.data_dir / "datasets" / "iot.parquet")
     created = event(
-        admin.call("POST", "/catalogue/items/", body(item_name, None)), 201, "CATALOGUEITEM_CREATED"
+        admin.call(
+            "POST",
+            "/catalogue/items/",
+            body(item_name, None, executor_type="DUCKDB", location=location),
+        ),
+        201,
+        "CATALOGUEITEM_CREATED",
     )
-    server_db_insert_download_request(server, created["id"], "PENDING")
+    spec = {"columns": ["value"], "filters": [], "randomize_ratio": 1}
+    request = event(
+        researcher.call(
+            "POST", "/downloader/requests/", {"catalogue_item_id": created["id"], "spec": spec}
+        ),
+        201,
+        "DOWNLOADREQUEST_CREATED",
+    )
     refused = event(
         admin.call("DELETE", f"/catalogue/items/{created['id']}"),
         400,
@@ -255,6 +265,13 @@ def test_an_item_with_live_download_requests_is_not_deleted(
         "user_id": admin.id,
     }
     event(admin.call("GET", f"/catalogue/items/{created['id']}"), 200, "CATALOGUEITEM_READ")
+    # Its only waiter leaves: the request is cancelled, and the item can go.
+    event(
+        researcher.call("DELETE", f"/downloader/requests/{request['id']}"),
+        200,
+        "DOWNLOADREQUEST_DELETED",
+    )
+    event(admin.call("DELETE", f"/catalogue/items/{created['id']}"), 200, "CATALOGUEITEM_DELETED")
 
 
 def test_profiling_a_generated_parquet_file_fills_spec_and_sample(
@@ -336,22 +353,3 @@ def test_authorization_matrix(
         assert [r.status_code for r in reads] == [200, 200]
         # Create, update, profile (no location: 400), delete.
         assert [r.status_code for r in writes] == [201, 200, 400, 200]
-
-
-def server_db_insert_download_request(server: LiveServer, item_id: int, status: str) -> None:
-    """A download request as the downloader will write it (that face is not built yet)."""
-    url = server.env.get("FILEDOCK_DATABASE_URL") or f"sqlite:///{server.data_dir / 'filedock.db'}"
-
-    async def write() -> None:
-        engine = create_engine(Settings(database_url=url).resolved_database_url)
-        try:
-            async with engine.begin() as connection:
-                await connection.execute(
-                    insert(DownloadRequestRow).values(
-                        catalogue_item_id=item_id, status=status, created_at=datetime.now(UTC)
-                    )
-                )
-        finally:
-            await engine.dispose()
-
-    asyncio.run(write())

@@ -8,6 +8,7 @@ placeholder (`filename=string`), the document's own description is followed (`re
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,99 @@ def test_seed_003_auth_request_and_a_catalogue_item_named_as_in_the_seed(
         )
     assert item.status_code == 201, item.text
     assert item.json()["@event"] == "CATALOGUEITEM_CREATED" and item.json()["name"] == name
+
+
+# Seed 003's downloader: the keys each body shows, and what filedock adds (docs/compatibility.md).
+SEED_REQUEST_KEYS = {
+    "@type", "catalogue_item", "created_by", "estimated_size", "executor_job_id",
+    "is_cancelled", "real_size", "spec", "uri",
+}  # fmt: skip
+SEED_ITEM_KEYS = {
+    "@type", "created_by", "executor_type", "maintained_by", "name", "sample", "spec",
+    "updated_by",
+}  # fmt: skip
+
+
+def test_seed_003_download_requests_as_the_seed_shows(server: LiveServer) -> None:
+    """The seed's item (DATABRICKS, product/price) and its requests, bodies as in the document.
+
+    No Spark is configured on the embedded default: the requests are accepted as the seed shows
+    and then fail, saying which setting runs them."""
+    email = f"admin-{uuid.uuid4().hex[:6]}@example.org"
+    account_id = int(server.cli("account", "create", "--email", email, "--type", "ADMIN"))
+    headers = {"Authorization": f"Bearer {server.cli('account', 'token', '--email', email)}"}
+    blank = {"distribution": None, "size": None}
+    columns = [
+        {**blank, "is_nullable": True, "name": "product", "type": "STRING"},
+        {**blank, "is_nullable": False, "name": "price", "type": "INTEGER"},
+    ]
+    with server.client(headers=headers) as client:
+        item = client.post(
+            "/catalogue/items/",
+            json={
+                "name": f"Dr. Joselyn Franecki PhD {uuid.uuid4().hex[:4]}",
+                "executor_type": "DATABRICKS",
+                "spec": columns,
+                "sample": [],
+                "location": "s3://seed-datasets/products/",
+            },
+        ).json()
+        spec = {"columns": ["product", "price"], "filters": [], "randomize_ratio": 0.9}
+        created = client.post(
+            "/downloader/requests/", json={"catalogue_item_id": item["id"], "spec": spec}
+        )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert body["@event"] == "DOWNLOADREQUEST_CREATED" and body["@type"] == "download_request"
+        assert set(body) - {"@event"} == SEED_REQUEST_KEYS | {"id", "status", "failure"}
+        assert set(body["catalogue_item"]) == SEED_ITEM_KEYS | {"id", "location", "key_columns"}
+        assert body["catalogue_item"]["spec"] == columns
+        assert body["catalogue_item"]["executor_type"] == "DATABRICKS"
+        assert body["created_by"] == {
+            "@type": "account", "email": email, "id": account_id, "type": "ADMIN",
+        }  # fmt: skip
+        assert body["spec"] == spec | {"format": "csv"}
+        assert (body["is_cancelled"], body["uri"], body["real_size"]) == (False, None, None)
+
+        at_least_78 = [{"name": "price", "operator": ">=", "value": 78}]
+        exactly_18 = [{"name": "price", "operator": "=", "value": 18}]
+        for filters, ratio in ((at_least_78, 1), (exactly_18, 0.8)):
+            one = {"columns": ["product"], "filters": filters, "randomize_ratio": ratio}
+            made = client.post(
+                "/downloader/requests/", json={"catalogue_item_id": item["id"], "spec": one}
+            )
+            assert made.status_code == 201, made.text
+        listed = client.get("/downloader/requests/").json()
+        assert listed["@event"] == "DOWNLOADREQUESTS_BULK_READ"
+        assert listed["@type"] == "download_requests_list"
+        assert [r["spec"]["randomize_ratio"] for r in listed["requests"]] == [0.9, 1, 0.8]
+
+        read = client.get(f"/downloader/requests/{body['id']}").json()
+        assert read["@event"] == "DOWNLOADREQUEST_READ"
+        for _ in range(100):
+            if read["status"] == "failed":
+                break
+            time.sleep(0.1)
+            read = client.get(f"/downloader/requests/{body['id']}").json()
+        assert read["status"] == "failed" and "FILEDOCK_SPARK_REMOTE" in read["failure"]
+
+        estimate = client.post(
+            "/downloader/requests/estimate/", json={"catalogue_item_id": item["id"], "spec": spec}
+        )
+        # No engine here to count with: said on the field, not a constant.
+        assert estimate.status_code == 400
+        assert estimate.json()["@event"] == "BODY_DID_NOT_VALIDATE"
+        rendered = client.post(
+            "/downloader/requests/render_ui_data/", json={"catalogue_item_id": item["id"]}
+        ).json()
+        assert rendered["@event"] == "DOWNLOAD_REQUEST_UI_DATA_RENDERED"
+        assert [c["name"] for c in rendered["columns_operators"]] == ["product", "price"]
+
+        for request in listed["requests"]:
+            gone = client.delete(f"/downloader/requests/{request['id']}")
+            assert gone.json() == {"@event": "DOWNLOADREQUEST_DELETED", "@type": "empty"}
+        missing = client.delete("/downloader/requests/69506")
+        assert missing.status_code == 404
+        assert missing.json() == {
+            "@event": "COULD_NOT_FIND_DOWNLOADREQUEST", "@type": "error", "user_id": account_id,
+        }  # fmt: skip

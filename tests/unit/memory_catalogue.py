@@ -41,8 +41,11 @@ class MemoryCatalogueItems:
         self.items[item.id] = replace(item)
         return True
 
-    async def delete(self, item_id: int) -> None:
-        self.items.pop(item_id, None)
+    async def delete(self, item_id: int) -> int:
+        live = self.live_requests.get(item_id, 0) if item_id in self.items else 0
+        if not live:
+            self.items.pop(item_id, None)
+        return live
 
     async def live_download_requests(self, item_id: int) -> int:
         return self.live_requests.get(item_id, 0)

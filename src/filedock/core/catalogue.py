@@ -18,10 +18,12 @@ from filedock.core.catalogue_model import (
     MAX_NAME_LENGTH,
     STORE_SCHEME,
     CatalogueItem,
+    ColumnSpec,
     ExecutorType,
     LocationRefused,
     NewCatalogueItem,
     store_location_key,
+    validate_key_columns,
     validate_sample,
     validate_spec,
 )
@@ -41,7 +43,9 @@ _NAME_TAKEN = "catalogue item with this name already exists."
 MAX_LOCATION_LENGTH = 1024
 # Item and account ids are the stores' serials, 32-bit integers on PostgreSQL.
 MAX_ID = 2**31 - 1
-_FIELDS = frozenset({"name", "executor_type", "spec", "sample", "maintained_by_id", "location"})
+_FIELDS = frozenset(
+    {"name", "executor_type", "spec", "sample", "maintained_by_id", "location", "key_columns"}
+)
 
 
 class InvalidQuery(InvalidInput):
@@ -117,6 +121,7 @@ class CatalogueService:
             created_by_id=author,
             updated_by_id=author,
             location=fields.get("location"),
+            key_columns=fields.get("key_columns", ()),
         )
         try:
             return await self._entry(await self._items.insert(new))
@@ -135,6 +140,7 @@ class CatalogueService:
             sample=fields.get("sample", item.sample),
             maintained_by_id=fields.get("maintained_by_id", item.maintained_by_id),
             location=fields.get("location", item.location),
+            key_columns=fields.get("key_columns", _kept_keys(item, fields["spec"])),
             updated_by_id=int(admin.user_id),
             updated_at=self._clock(),
         )
@@ -146,10 +152,11 @@ class CatalogueService:
     async def delete(self, admin: Principal, item_id: int) -> CatalogueEntry:
         _require_admin(admin)
         entry = await self._entry(await self._item(item_id))
-        live = await self._items.live_download_requests(item_id)
+        # One step in the store: a request created meanwhile either counts here or finds
+        # the item gone, never a request left without its item.
+        live = await self._items.delete(item_id)
         if live:
             raise ItemInUse(item_id, live)
-        await self._items.delete(item_id)
         return entry
 
     async def profile(self, admin: Principal, item_id: int) -> CatalogueEntry:
@@ -162,9 +169,11 @@ class CatalogueService:
             found = await self._profiler.profile(item.location)
         except DatasetUnreadable as exc:
             raise InvalidInput.one("location", str(exc)) from None
+        spec = validate_spec(found.spec)
         profiled = replace(
             item,
-            spec=validate_spec(found.spec),
+            spec=spec,
+            key_columns=_kept_keys(item, spec),
             sample=found.sample,
             updated_by_id=int(admin.user_id),
             updated_at=self._clock(),
@@ -228,6 +237,11 @@ class CatalogueService:
                 fields[name] = check(body[name])
             except InvalidInput as exc:
                 problems.update(exc.fields)
+        if "key_columns" in body and "spec" in fields:
+            try:
+                fields["key_columns"] = validate_key_columns(body["key_columns"], fields["spec"])
+            except InvalidInput as exc:
+                problems.update(exc.fields)
         if problems:
             raise InvalidInput(problems)
         if "maintained_by_id" in body:
@@ -244,6 +258,12 @@ class CatalogueService:
                 "maintained_by", f"account instance with id {value} does not exist."
             )
         return value
+
+
+def _kept_keys(item: CatalogueItem, spec: list[ColumnSpec]) -> tuple[str, ...]:
+    """The item's key columns that the new spec still has (a key cannot name a lost column)."""
+    names = {column["name"] for column in spec}
+    return tuple(name for name in item.key_columns if name in names)
 
 
 def _storable_id(value: int) -> bool:

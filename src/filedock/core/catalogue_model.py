@@ -48,6 +48,8 @@ class NewCatalogueItem:
     created_by_id: int | None
     updated_by_id: int | None
     location: str | None = None
+    # The columns that name a row, for sampling download requests; empty: the row's values.
+    key_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,7 @@ class CatalogueItem:
     location: str | None = None
     # Changes on every write; an update succeeds only against the revision it read.
     revision: str = ""
+    key_columns: tuple[str, ...] = ()
 
 
 SPEC_SCHEMA: Final[dict[str, Any]] = {
@@ -148,6 +151,19 @@ def validate_spec(spec: object) -> list[ColumnSpec]:
                 reason = f"{pair['value']!r} is not a {column['type']} value"
                 raise InvalidInput.one("spec", _did_not_validate(path, reason))
     return spec
+
+
+def validate_key_columns(value: object, spec: list[ColumnSpec]) -> tuple[str, ...]:
+    """Names of distinct columns of `spec` that together name a row (for sampling)."""
+    names = {column["name"] for column in spec}
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise InvalidInput.one("key_columns", "Expected a list of column names.")
+    unknown = [name for name in value if name not in names]
+    if unknown:
+        raise InvalidInput.one("key_columns", f"{unknown[0]!r} is not a column of the spec.")
+    if len(set(value)) != len(value):
+        raise InvalidInput.one("key_columns", "A column is named twice.")
+    return tuple(value)
 
 
 def validate_sample(sample: object) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ __all__ = [
     "dedupe_key",
     "operators_by_column",
     "parse_spec",
+    "render_spec",
 ]
 
 EQUALITY: Final = ("=", "!=")
@@ -94,6 +95,23 @@ def parse_spec(body_spec: Any, columns: Sequence[ColumnSpec]) -> ExtractSpec:
     if errors:
         raise InvalidInput(errors)
     return ExtractSpec(chosen, filters, ratio, ExtractFormat(output))
+
+
+def render_spec(spec: ExtractSpec) -> dict[str, Any]:
+    """The spec as JSON, as a request shows it and as `parse_spec` reads it back.
+
+    A ratio of 1 is written `1`, as the seed writes it; dates and times as ISO text.
+    """
+    ratio = spec.randomize_ratio
+    return {
+        "columns": list(spec.columns),
+        "filters": [
+            {"name": f.name, "operator": f.operator, "value": _json_value(f.value)}
+            for f in spec.filters
+        ],
+        "randomize_ratio": int(ratio) if ratio == int(ratio) else ratio,
+        "format": spec.format.value,
+    }
 
 
 def dedupe_key(item_id: int, spec: ExtractSpec) -> str:
@@ -229,6 +247,10 @@ def _typed(value: FilterValue) -> list[Any]:
         kind = "datetime" if isinstance(value, datetime) else "date"
         return [kind, value.isoformat()]
     return [type(value).__name__, value]
+
+
+def _json_value(value: FilterValue) -> str | int | float | bool:
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def _parses(text: str, kind: type[date]) -> bool:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from filedock.core.accounts import AccountService
 from filedock.core.auth_requests import AuthRequestService
 from filedock.core.catalogue import CatalogueService
+from filedock.core.downloads import DownloadService
 from filedock.core.end_users import EndUserAuthenticator
 from filedock.core.files import FileService
 from filedock.core.operations import Operations, SharedSecret
@@ -26,6 +27,7 @@ class Services:
     schedules: ScheduleDocuments
     grants: SignedGrants
     catalogue: CatalogueService
+    downloads: DownloadService
     accounts: AccountService
     auth_requests: AuthRequestService
     # Who calls: Bearer tokens (hasura, s3-command), API key + user id (signed-url),

@@ -1,21 +1,29 @@
-"""`CatalogueItems` on SQLAlchemy: one row per item, spec and sample as JSON."""
+"""`CatalogueItems` on SQLAlchemy: one row per item, spec and sample as JSON.
+
+Deleting an item and creating a download request for it cannot both win: the deletion locks
+the item's row (FOR UPDATE on PostgreSQL), which waits for, and is waited for by, the lock a
+request's insert takes on it (the foreign key's KEY SHARE, `db/downloads.py`); on SQLite the
+deletion is one statement that deletes only an item no live request holds.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filedock.core.catalogue_model import CatalogueItem, ExecutorType, NewCatalogueItem
+from filedock.core.download_model import RequestStatus
 from filedock.db.errors import unavailable_on_connection_errors
 from filedock.db.models import CatalogueItemRow, DownloadRequestRow
 from filedock.ports.catalogue import ItemNameTaken
 
 # Download requests in these states no longer hold their item.
-_FINISHED_REQUEST_STATES = ("CANCELLED",)
+_FINISHED_REQUEST_STATES = tuple(s.value for s in RequestStatus if not s.is_live)
 
 
 class SqlCatalogueItems:
@@ -33,6 +41,7 @@ class SqlCatalogueItems:
             created_by_id=item.created_by_id,
             updated_by_id=item.updated_by_id,
             location=item.location,
+            key_columns=list(item.key_columns),
             created_at=now,
             updated_at=now,
             revision=uuid.uuid4().hex,
@@ -80,6 +89,7 @@ class SqlCatalogueItems:
                 maintained_by_id=item.maintained_by_id,
                 updated_by_id=item.updated_by_id,
                 location=item.location,
+                key_columns=list(item.key_columns),
                 updated_at=item.updated_at,
                 revision=item.revision,
             )
@@ -92,25 +102,35 @@ class SqlCatalogueItems:
             except IntegrityError:
                 raise ItemNameTaken(item.name) from None
 
-    async def delete(self, item_id: int) -> None:
+    async def delete(self, item_id: int) -> int:
         with unavailable_on_connection_errors():
             async with self._sessions.begin() as session:
+                # PostgreSQL: waits for requests being inserted for the item to commit (their
+                # foreign key holds KEY SHARE on it) and keeps new ones out until this commits;
+                # the statements below then see every request that made it. SQLite: no clause.
                 await session.execute(
-                    delete(CatalogueItemRow).where(CatalogueItemRow.id == item_id)
+                    select(CatalogueItemRow.id)
+                    .where(CatalogueItemRow.id == item_id)
+                    .with_for_update()
                 )
+                # One statement, so that on SQLite (where the SELECT above took no lock) no
+                # request can be created between the check and the deletion either. Ended
+                # requests go with the item (ON DELETE CASCADE), their waiters with them.
+                deleted = await session.execute(
+                    delete(CatalogueItemRow).where(
+                        CatalogueItemRow.id == item_id, ~_live_requests(item_id).exists()
+                    )
+                )
+                if deleted.rowcount == 1:  # type: ignore[attr-defined]
+                    return 0
+                # Not deleted: missing (0), or kept by live requests, counted under the same
+                # locks (SQLite holds its write lock from the DELETE on).
+                return await _count(session, _live_requests(item_id))
 
     async def live_download_requests(self, item_id: int) -> int:
         with unavailable_on_connection_errors():
             async with self._sessions() as session:
-                count = await session.scalar(
-                    select(func.count())
-                    .select_from(DownloadRequestRow)
-                    .where(
-                        DownloadRequestRow.catalogue_item_id == item_id,
-                        DownloadRequestRow.status.not_in(_FINISHED_REQUEST_STATES),
-                    )
-                )
-                return int(count or 0)
+                return await _count(session, _live_requests(item_id))
 
 
 def _to_item(row: CatalogueItemRow) -> CatalogueItem:
@@ -127,4 +147,17 @@ def _to_item(row: CatalogueItemRow) -> CatalogueItem:
         created_at=row.created_at,
         updated_at=row.updated_at,
         revision=row.revision,
+        key_columns=tuple(row.key_columns or ()),
     )
+
+
+def _live_requests(item_id: int) -> Select[Any]:
+    return select(DownloadRequestRow.id).where(
+        DownloadRequestRow.catalogue_item_id == item_id,
+        DownloadRequestRow.status.not_in(_FINISHED_REQUEST_STATES),
+    )
+
+
+async def _count(session: AsyncSession, query: Select[Any]) -> int:
+    count = await session.scalar(select(func.count()).select_from(query.subquery()))
+    return int(count or 0)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -197,12 +198,14 @@ class CatalogueItemRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revision: Mapped[str] = mapped_column(String(32))
+    # The columns that name a row, for sampling; items from before 0008 have none.
+    key_columns: Mapped[list[str]] = mapped_column(JSON, server_default=text("'[]'"))
 
     __table_args__ = (UniqueConstraint("name", name="uq_catalogue_items_name"),)
 
 
 class DownloadRequestRow(Base):
-    """A researcher's request for an extract of an item (filled in by the downloader)."""
+    """A request for an extract of an item, shared by its waiters (core/download_model.py)."""
 
     __tablename__ = "download_requests"
 
@@ -212,8 +215,46 @@ class DownloadRequestRow(Base):
         ForeignKey("catalogue_items.id", ondelete="CASCADE", name="fk_download_requests_item"),
         index=True,
     )
+    # Who created it (`created_by_id` of the record); its waiters are in their own table.
     account_id: Mapped[int | None] = mapped_column(
         Integer, _account_reference("fk_download_requests_account")
     )
     status: Mapped[str] = mapped_column(String(16))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dedupe_key: Mapped[str] = mapped_column(Text)
+    # The digest of `dedupe_key` while the request is live, NULL once it failed or was
+    # cancelled: the unique constraint keeps one live request per key, on both backends.
+    live_key: Mapped[str | None] = mapped_column(String(64))
+    seed: Mapped[str] = mapped_column(String(32))
+    estimated_size: Mapped[int | None] = mapped_column(BigInteger)
+    real_size: Mapped[int | None] = mapped_column(BigInteger)
+    executor_job_id: Mapped[str | None] = mapped_column(String(200))
+    failure: Mapped[str | None] = mapped_column(String(1000))
+    file_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Changes whenever the waiters change: the last leave cancels only against it.
+    revision: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (UniqueConstraint("live_key", name="uq_download_requests_live_key"),)
+
+
+class DownloadRequestWaiterRow(Base):
+    """An account waiting for a request; the primary key keeps each account once."""
+
+    __tablename__ = "download_request_waiters"
+
+    request_id: Mapped[int] = mapped_column(
+        Integer,
+        ForeignKey(
+            "download_requests.id", ondelete="CASCADE", name="fk_download_request_waiters_request"
+        ),
+        primary_key=True,
+    )
+    account_id: Mapped[int] = mapped_column(
+        Integer,
+        ForeignKey("accounts.id", ondelete="CASCADE", name="fk_download_request_waiters_account"),
+        primary_key=True,
+        index=True,
+    )
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -51,6 +51,7 @@ FACES: tuple[FaceAccess, ...] = (
     FaceAccess("/api/v1/", ("GET", "HEAD", "DELETE"), ("ACCESSTOKEN", "IDTOKEN", "Content-Type")),
     FaceAccess("/accounts/", ("GET", "POST"), _AUTHORIZED_JSON),
     FaceAccess("/catalogue/", ("GET", "POST", "PUT", "DELETE"), _AUTHORIZED_JSON),
+    FaceAccess("/downloader/", ("GET", "POST", "DELETE"), _AUTHORIZED_JSON),
 )
 # Response headers a page's script may read beyond the safelisted ones.
 EXPOSED_HEADERS = (

@@ -28,10 +28,18 @@ class CatalogueItems(Protocol):
         nothing written) if it changed or is gone; `ItemNameTaken` if renamed onto another."""
         ...
 
-    async def delete(self, item_id: int) -> None: ...
+    async def delete(self, item_id: int) -> int:
+        """Delete the item unless live download requests hold it; how many hold it.
+
+        0 means deleted (or there was no such item). Atomic against a request being created
+        for the item at the same moment: that request either is counted here (and the item
+        stays) or finds the item gone, never a live request left without its item.
+        """
+        ...
 
     async def live_download_requests(self, item_id: int) -> int:
-        """Download requests for the item that are not cancelled (they block its deletion)."""
+        """Download requests for the item that are live: neither failed nor cancelled (they
+        block its deletion)."""
         ...
 
 

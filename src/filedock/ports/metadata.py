@@ -45,9 +45,7 @@ class FileRecords(Protocol):
         """Records matching every given filter, oldest first."""
         ...
 
-    async def replace(
-        self, expected: File, new: File, *, then: Sequence[JobRequest] = ()
-    ) -> bool:
+    async def replace(self, expected: File, new: File, *, then: Sequence[JobRequest] = ()) -> bool:
         """Write `new` over the record if it still has `expected.revision`; enqueue `then`
         in the same transaction (an outbox). False, and nothing written, if it changed.
         `new` has `expected`'s id (`ValueError` otherwise)."""

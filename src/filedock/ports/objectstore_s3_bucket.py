@@ -55,9 +55,7 @@ def abort_uploads_idle_since(client: Any, bucket: str, prefix: str, idle_since: 
     return aborted
 
 
-def apply_cors_rule(
-    client: Any, bucket: str, origins: Sequence[str]
-) -> tuple[dict[str, Any], int]:
+def apply_cors_rule(client: Any, bucket: str, origins: Sequence[str]) -> tuple[dict[str, Any], int]:
     """Set the bucket's CORS rule `filedock` for `origins`; the rule and how many others stay.
 
     An earlier `filedock` rule is replaced and the bucket's other rules are kept. The rule is

@@ -1,12 +1,7 @@
 """Profiling a Parquet or CSV dataset with DuckDB: column types, nulls, sizes, distributions.
 
-A location is a local file or folder under one of the configured data roots, or
-`store:<key or prefix>` for objects in filedock's own store under its datasets prefix (the
-rest of the store holds people's private uploads). Everything found in a local folder must
-resolve inside a data root too: one symlink out of it refuses the whole dataset. Objects of a
-remote store are copied to a temporary folder first: DuckDB's httpfs would download an
-extension at run time, which an offline install must not need. DuckDB runs in a thread, off
-the event loop.
+Which files a location names, and which it may not, is `dataset_files.py`'s to decide, so
+that profiling and extracts read the same files. DuckDB runs in a thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -20,21 +15,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from filedock.core.catalogue_model import (
-    DATASETS_PREFIX,
-    STORE_SCHEME,
-    ColumnSpec,
-    LocationRefused,
-    store_location_key,
-)
+from filedock.core.catalogue_model import DATASETS_PREFIX, ColumnSpec
 from filedock.ports.catalogue import DatasetProfile, DatasetUnreadable
-from filedock.ports.objectstore import ObjectStore, ObjectStoreError
+from filedock.ports.dataset_files import DatasetFiles
+from filedock.ports.objectstore import ObjectStore
 
-SUFFIXES = (".parquet", ".csv")
 LOW_CARDINALITY = 20
 HISTOGRAM_BUCKETS = 10
 SAMPLE_ROWS = 5
-MAX_COPY_BYTES = 1024**3
 
 _INTEGER = frozenset(
     {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"}
@@ -51,84 +39,12 @@ class DuckdbProfiler:
         *,
         datasets_prefix: str = DATASETS_PREFIX,
     ) -> None:
-        self._store = store
-        self._roots = [root.resolve() for root in data_roots]
-        self._datasets_prefix = datasets_prefix
+        self._files = DatasetFiles(store, data_roots, datasets_prefix=datasets_prefix)
 
     async def profile(self, location: str) -> DatasetProfile:
         with tempfile.TemporaryDirectory(prefix="filedock-profile-") as scratch:
-            files = await self._files(location, Path(scratch))
+            files = await self._files.local_files(location, Path(scratch))
             return await asyncio.to_thread(_profile_files, files)
-
-    async def _files(self, location: str, scratch: Path) -> list[Path]:
-        if location.startswith(STORE_SCHEME):
-            try:
-                prefix = store_location_key(location, self._datasets_prefix)
-            except LocationRefused as exc:
-                raise DatasetUnreadable(str(exc)) from None
-            return await self._store_files(prefix, scratch)
-        path = Path(location).resolve()
-        if not self._inside_a_root(path):
-            raise DatasetUnreadable(
-                "a local location must be under FILEDOCK_CATALOGUE_DATA_ROOTS; "
-                f"use {STORE_SCHEME}{self._datasets_prefix}<key> for objects in filedock's store"
-            )
-        if not path.is_dir():
-            return _one_format([path] if path.is_file() else [], location)
-        return _one_format(await asyncio.to_thread(self._folder_files, path), location)
-
-    def _inside_a_root(self, resolved: Path) -> bool:
-        return any(resolved.is_relative_to(root) for root in self._roots)
-
-    def _folder_files(self, folder: Path) -> list[Path]:
-        """The folder's dataset files, resolved; refused if anything in it leads out of a root."""
-        files = []
-        # rglob does not descend into symlinked folders, but lists them: each entry is checked.
-        for found in sorted(folder.rglob("*")):
-            resolved = found.resolve()
-            if not self._inside_a_root(resolved):
-                # Named as found, not by its target: the target is what must stay unread.
-                raise DatasetUnreadable(
-                    f"{found.relative_to(folder)} in this location leads outside "
-                    "FILEDOCK_CATALOGUE_DATA_ROOTS; remove the link or add its target's folder"
-                )
-            if found.suffix in SUFFIXES and resolved.is_file():
-                # The checked path is what DuckDB reads, so a link changed meanwhile is not.
-                files.append(resolved)
-        return files
-
-    async def _store_files(self, prefix: str, scratch: Path) -> list[Path]:
-        copied, total = [], 0
-        try:
-            keys = [
-                key
-                async for key in self._store.list_keys(prefix)
-                if key.startswith(prefix) and key.endswith(SUFFIXES)
-            ]
-            for index, key in enumerate(sorted(keys)):
-                local = self._store.local_path(key)
-                if local is not None:
-                    copied.append(local)
-                    continue
-                target = scratch / f"{index}{Path(key).suffix}"
-                with target.open("wb") as out:
-                    async for chunk in self._store.read(key):
-                        total += len(chunk)
-                        if total > MAX_COPY_BYTES:
-                            raise DatasetUnreadable("the dataset is over 1 GiB; profile a part")
-                        out.write(chunk)
-                copied.append(target)
-        except ObjectStoreError as exc:
-            raise DatasetUnreadable(f"the store could not be read: {exc}") from None
-        return _one_format(copied, f"{STORE_SCHEME}{prefix}")
-
-
-def _one_format(files: list[Path], location: str) -> list[Path]:
-    if not files:
-        raise DatasetUnreadable(f"no Parquet or CSV file at {location}")
-    if len({f.suffix for f in files}) > 1:
-        raise DatasetUnreadable("a dataset is Parquet or CSV, not both")
-    return files
 
 
 def _profile_files(files: list[Path]) -> DatasetProfile:

@@ -91,6 +91,7 @@ def render_item(entry: CatalogueEntry) -> dict[str, Any]:
         "id": item.id,
         "created_by": account(entry.created_by),
         "executor_type": item.executor_type.value,
+        "key_columns": list(item.key_columns),
         "location": item.location,
         "maintained_by": account(entry.maintained_by),
         "name": item.name,

@@ -25,6 +25,7 @@ from filedock.core.auth_requests import (
     IdTokenRefused,
 )
 from filedock.core.catalogue import InvalidQuery, ItemNotFound, UnknownAccount
+from filedock.core.downloads import RequestNotFound
 from filedock.core.errors import (
     Conflict,
     Forbidden,
@@ -55,6 +56,7 @@ ERROR_EVENTS: dict[type[BaseException], tuple[int, str]] = {
     InvalidQuery: (400, "QUERY_DID_NOT_VALIDATE"),
     UnknownAccount: (400, "BODY_JSON_DID_NOT_PARSE"),
     ItemNotFound: (404, "COULD_NOT_FIND_CATALOGUEITEM"),
+    RequestNotFound: (404, "COULD_NOT_FIND_DOWNLOADREQUEST"),
     AuthRequestNotFound: (404, NOT_FOUND_EVENT),
     AuthRequestExpired: (400, EXPIRED_EVENT),
     EmailMismatch: (400, "EMAIL_MISMATCH_DETECTED"),
@@ -78,13 +80,15 @@ NULL_USER_EVENTS = frozenset({EXPIRED_EVENT, "COULD_NOT_FIND_AUTH_TOKEN"})
 def render(
     event: str,
     type_: str,
-    status: int = 200,
+    http_status: int = 200,
+    /,
     *,
     headers: dict[str, str] | None = None,
     **fields: Any,
 ) -> JSONResponse:
-    """A cosphere body: `@event`, `@type`, then `fields`."""
-    return JSONResponse({"@event": event, "@type": type_, **fields}, status, headers=headers)
+    """A cosphere body: `@event`, `@type`, then `fields` (a download request has a `status`
+    field: the HTTP status is positional only)."""
+    return JSONResponse({"@event": event, "@type": type_, **fields}, http_status, headers=headers)
 
 
 def render_account(account: Account) -> dict[str, Any]:
