@@ -44,7 +44,7 @@ from filedock.core.upload_policy import (
     content_type_for,
 )
 from filedock.core.uploads import UploadService
-from filedock.core.worker import JobWorker
+from filedock.core.worker import GiveUp, Handler, JobWorker
 from filedock.db.accounts import SqlAccountStore, SqlAuthRequestStore
 from filedock.db.api_keys import SqlApiKeyStore
 from filedock.db.catalogue import SqlCatalogueItems
@@ -80,6 +80,8 @@ class Runtime:
     scanner: Scanner
     processor: FileProcessor
     worker: JobWorker
+    # Extracts run for minutes or hours: on a lane of their own, beside processing.
+    extract_worker: JobWorker
     reconciler: Reconciler
     services: Services
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -90,6 +92,9 @@ class Runtime:
             ("reconciler", self.settings.reconcile_seconds, self._reconcile),
         ]
         self._tasks.append(asyncio.create_task(self.worker.run(), name="filedock-worker"))
+        self._tasks.append(
+            asyncio.create_task(self.extract_worker.run(), name="filedock-extract-worker")
+        )
         for name, seconds, work in rounds:
             task = asyncio.create_task(_every(seconds, name, work), name=f"filedock-{name}")
             self._tasks.append(task)
@@ -119,6 +124,7 @@ class Runtime:
 
     async def close(self) -> None:
         self.worker.stop()
+        self.extract_worker.stop()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -146,14 +152,17 @@ def build_runtime(settings: Settings) -> Runtime:
     # The local store's signed URLs come back to us at /_blobs/; S3 checks its own.
     grants = SignedGrants(store, blob_signer if isinstance(store, LocalObjectStore) else None)
     wake: list[JobWorker] = []
-    records = SqlFileRecords(sessions, on_enqueue=lambda: wake[0].wake() if wake else None)
-    jobs = SqlJobQueue(sessions, on_enqueue=lambda: wake[0].wake() if wake else None)
+
+    def wake_workers() -> None:
+        for worker in wake:
+            worker.wake()
+
+    records = SqlFileRecords(sessions, on_enqueue=wake_workers)
+    jobs = SqlJobQueue(sessions, on_enqueue=wake_workers)
     policies = upload_policies(settings)
     scanner = open_scanner(settings)
     processor = FileProcessor(records, store, scanner, policies)
-    download_requests = SqlDownloadRequests(
-        sessions, on_enqueue=lambda: wake[0].wake() if wake else None
-    )
+    download_requests = SqlDownloadRequests(sessions, on_enqueue=wake_workers)
     catalogue_items = SqlCatalogueItems(sessions)
     executors = extract_executors(settings, store)
     extracts = ExtractRunner(
@@ -165,8 +174,8 @@ def build_runtime(settings: Settings) -> Runtime:
         processor,
         settings=ExtractSettings(scratch_dir=settings.extract_scratch_dir),
     )
-    worker = processing_worker(settings, jobs, processor, extracts)
-    wake.append(worker)
+    worker, extract_worker = job_workers(settings, jobs, processor, extracts)
+    wake += [worker, extract_worker]
     accounts = account_service(settings, sessions)
     api_keys = ApiKeyService(SqlApiKeyStore(sessions))
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
@@ -255,6 +264,7 @@ def build_runtime(settings: Settings) -> Runtime:
         scanner=scanner,
         processor=processor,
         worker=worker,
+        extract_worker=extract_worker,
         reconciler=Reconciler(
             records,
             store,
@@ -289,10 +299,11 @@ def upload_policies(settings: Settings) -> dict[str, UploadPolicy]:
     return {policy.name: policy for policy in policies}
 
 
-def processing_worker(
+def job_workers(
     settings: Settings, jobs: SqlJobQueue, processor: FileProcessor, extracts: ExtractRunner
-) -> JobWorker:
-    """The job worker: processing uploads, running and clearing extracts."""
+) -> tuple[JobWorker, JobWorker]:
+    """Two lanes on one queue: processing uploads (and clearing ended extracts), and running
+    extracts, so an hour-long extract never leaves an upload waiting in `processing`."""
 
     async def process_file(job: Job) -> None:
         await processor.process(job.payload["file_id"])
@@ -309,17 +320,23 @@ def processing_worker(
     async def clear_extract(job: Job) -> None:
         await extracts.clear(int(job.payload["request_id"]))
 
-    return JobWorker(
-        jobs,
-        {
-            PROCESS_FILE_JOB: process_file,
-            RUN_EXTRACT_JOB: run_extract,
-            CLEAR_EXTRACT_JOB: clear_extract,
-        },
-        give_up={PROCESS_FILE_JOB: processing_gave_up, RUN_EXTRACT_JOB: extract_gave_up},
-        poll_seconds=settings.job_poll_seconds,
-        lease=timedelta(seconds=settings.job_lease_seconds),
-        max_attempts=settings.job_max_attempts,
+    def lane(handlers: dict[str, Handler], give_up: dict[str, GiveUp]) -> JobWorker:
+        return JobWorker(
+            jobs,
+            handlers,
+            give_up=give_up,
+            poll_seconds=settings.job_poll_seconds,
+            lease=timedelta(seconds=settings.job_lease_seconds),
+            max_attempts=settings.job_max_attempts,
+            only_its_kinds=True,
+        )
+
+    return (
+        lane(
+            {PROCESS_FILE_JOB: process_file, CLEAR_EXTRACT_JOB: clear_extract},
+            {PROCESS_FILE_JOB: processing_gave_up},
+        ),
+        lane({RUN_EXTRACT_JOB: run_extract}, {RUN_EXTRACT_JOB: extract_gave_up}),
     )
 
 

@@ -81,6 +81,45 @@ def test_the_last_waiter_leaving_stops_the_running_extract_and_keeps_nothing(
     assert not extracts.exists() or not any(extracts.iterdir())
 
 
+def test_uploads_are_processed_while_a_long_extract_runs(server: LiveServer) -> None:
+    """Extracts run on a lane of their own: an upload is not held behind one."""
+    email = f"admin-{uuid.uuid4().hex[:6]}@example.org"
+    server.cli("account", "create", "--email", email, "--type", "ADMIN")
+    headers = {"Authorization": f"Bearer {server.cli('account', 'token', '--email', email)}"}
+    column = {"is_nullable": False, "size": None, "distribution": None}
+    with server.client(headers=headers) as client:
+        item = client.post(
+            "/catalogue/items/",
+            json={
+                "name": f"big {uuid.uuid4().hex[:6]}",
+                "executor_type": "DUCKDB",
+                "spec": [{**column, "name": "id", "type": "INTEGER"}],
+                "sample": [],
+                "location": str(server.data_dir / "datasets" / "big.parquet"),
+            },
+        ).json()
+        spec = {"columns": ["id"], "randomize_ratio": 0.98}
+        created = client.post(
+            "/downloader/requests/", json={"catalogue_item_id": item["id"], "spec": spec}
+        ).json()
+        path = f"/downloader/requests/{created['id']}"
+        wait_for(client, path, lambda r: r["executor_job_id"] is not None)
+        file_id = f"upload-{uuid.uuid4().hex[:8]}"
+        with server.client() as uploads:
+            auth = server.auth("ann")
+            made = uploads.post(
+                f"/v1/file/{file_id}",
+                content=b"id,name\n1,ann\n",
+                headers={**auth, "Content-Type": "text/csv"},
+            )
+            assert made.status_code == 200, made.text
+            # A read right after an upload waits for processing (10 s at most), then 409.
+            read = uploads.get(f"/v1/file/{file_id}", headers=auth)
+            assert read.status_code == 200, read.text
+        assert client.get(path).json()["status"] == "running"
+        client.delete(path)
+
+
 def wait_for(client: httpx.Client, path: str, ready: Any) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

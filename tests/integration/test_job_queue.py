@@ -62,3 +62,15 @@ async def test_failed_job_stays_as_a_row_and_is_not_claimed(queue: SqlJobQueue) 
     await queue.fail(job.id, "gave up")
     assert await queue.claim(now + timedelta(days=1), timedelta(minutes=5)) is None
     assert await queue.counts() == {"failed": 1}
+
+
+async def test_a_lane_claims_only_its_kinds_and_leaves_the_rest(queue: SqlJobQueue) -> None:
+    await queue.enqueue(JobRequest("run_extract", {"request_id": "1"}))
+    await queue.enqueue(JobRequest("process_file", {"file_id": "f"}))
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    lease = timedelta(minutes=5)
+    processing = await queue.claim(now, lease, {"process_file", "clear_extract"})
+    assert processing is not None and processing.kind == "process_file"
+    assert await queue.claim(now, lease, {"process_file"}) is None
+    extract = await queue.claim(now, lease, {"run_extract"})
+    assert extract is not None and extract.kind == "run_extract"

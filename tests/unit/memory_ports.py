@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -290,10 +290,14 @@ class MemoryQueue:
         }
         self.next_id += 1
 
-    async def claim(self, now: datetime, lease: timedelta) -> Job | None:
+    async def claim(
+        self, now: datetime, lease: timedelta, kinds: Collection[str] | None = None
+    ) -> Job | None:
         for job_id, row in sorted(self.rows.items()):
             due = row["run_after"]
             assert isinstance(due, datetime)
+            if kinds is not None and row["kind"] not in kinds:
+                continue
             if row["status"] == "queued" and due <= now:
                 row["status"] = "running"
                 row["attempts"] = int(str(row["attempts"])) + 1

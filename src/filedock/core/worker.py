@@ -38,9 +38,13 @@ class JobWorker:
         max_attempts: int = 10,
         give_up: Mapping[str, GiveUp] | None = None,
         clock: Clock = utc_now,
+        only_its_kinds: bool = False,
     ) -> None:
+        """With `only_its_kinds`, this worker claims only jobs it has a handler for: a lane
+        of its own, so long jobs (extracts) never hold up short ones (processing)."""
         self._queue = queue
         self._handlers = dict(handlers)
+        self._kinds = frozenset(self._handlers) if only_its_kinds else None
         self._give_up = dict(give_up or {})
         self._poll_seconds = poll_seconds
         self._lease = lease
@@ -74,7 +78,7 @@ class JobWorker:
         """Run up to `limit` due jobs; returns how many ran."""
         ran = 0
         while ran < limit and not self._stopping:
-            job = await self._queue.claim(self._clock(), self._lease)
+            job = await self._queue.claim(self._clock(), self._lease, self._kinds)
             if job is None:
                 break
             await self._run_one(job)

@@ -6,7 +6,7 @@ writer makes the claiming UPDATE atomic by itself (the lock clause is simply not
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -34,16 +34,19 @@ class SqlJobQueue:
                 session.add(new_job_row(request, datetime.now(UTC)))
         self._on_enqueue()
 
-    async def claim(self, now: datetime, lease: timedelta) -> Job | None:
-        due = (
-            select(JobRow.id)
-            .where(
-                or_(
-                    and_(JobRow.status == "queued", JobRow.run_after <= now),
-                    and_(JobRow.status == "running", JobRow.locked_until < now),
-                )
+    async def claim(
+        self, now: datetime, lease: timedelta, kinds: Collection[str] | None = None
+    ) -> Job | None:
+        due = select(JobRow.id).where(
+            or_(
+                and_(JobRow.status == "queued", JobRow.run_after <= now),
+                and_(JobRow.status == "running", JobRow.locked_until < now),
             )
-            .order_by(JobRow.run_after, JobRow.id)
+        )
+        if kinds is not None:
+            due = due.where(JobRow.kind.in_(list(kinds)))
+        due = (
+            due.order_by(JobRow.run_after, JobRow.id)
             .limit(1)
             .with_for_update(skip_locked=True)
             .scalar_subquery()

@@ -22,7 +22,8 @@ class DownloadRequests(Protocol):
         Joining adds `waiter_id` to its waiters (once) and changes its revision. Creating
         inserts `new` as `pending` with `waiter_id` its first waiter and queues `then` in
         the same transaction, each job's payload given the new request's id as
-        `request_id` (text, as payloads are). Two callers racing with the same spec end in one request.
+        `request_id` (text, as payloads are). Two callers racing with the same spec end in
+        one request.
         Returns the request and whether it was created; `ItemGone` if the item is gone.
         """
         ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -26,8 +26,11 @@ class Job:
 class JobQueue(Protocol):
     async def enqueue(self, request: JobRequest) -> None: ...
 
-    async def claim(self, now: datetime, lease: timedelta) -> Job | None:
-        """Take the oldest due job (queued, or running with an expired lease), or None."""
+    async def claim(
+        self, now: datetime, lease: timedelta, kinds: Collection[str] | None = None
+    ) -> Job | None:
+        """Take the oldest due job (queued, or running with an expired lease) of one of
+        `kinds` (any kind: None), or None."""
         ...
 
     async def complete(self, job_id: int) -> None: ...
