@@ -82,6 +82,7 @@ class Runtime:
     worker: JobWorker
     # Extracts run for minutes or hours: on a lane of their own, beside processing.
     extract_worker: JobWorker
+    extracts: ExtractRunner
     reconciler: Reconciler
     services: Services
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -110,10 +111,13 @@ class Runtime:
             log.info("removed unfinished writes left by a crash", extra={"removed": removed})
 
     async def _sweep(self) -> None:
-        """Notice unpolled uploads and remove what expired."""
+        """Notice unpolled uploads, remove what expired, end requests nobody waits for."""
         report = await self.services.uploads.sweep()
         if report.noticed or report.abandoned or report.expired:
             log.info("swept", extra=asdict(report))
+        unwaited = await self.extracts.cancel_unwaited()
+        if unwaited:
+            log.info("cancelled download requests nobody waits for", extra={"ids": unwaited})
 
     async def _reconcile(self) -> None:
         """Repair records and objects that drifted apart; report what could not be repaired."""
@@ -265,6 +269,7 @@ def build_runtime(settings: Settings) -> Runtime:
         processor=processor,
         worker=worker,
         extract_worker=extract_worker,
+        extracts=extracts,
         reconciler=Reconciler(
             records,
             store,

@@ -775,3 +775,30 @@ async def _old_request(engine: AsyncEngine, item_id: int, account_id: int, statu
             )
         ).scalar_one()
     return int(request_id)
+
+
+async def test_a_request_whose_waiters_accounts_were_removed_is_cancelled_by_the_sweep(
+    world: World,
+) -> None:
+    gone, staying = await world.account(), await world.account()
+    orphan, _ = await world.requests.create_or_join(
+        a_request(world.item.id, gone), gone, then=[RUN]
+    )
+    other_spec = {"columns": ["code"], "filters": [], "randomize_ratio": 0.5}
+    kept, _ = await world.requests.create_or_join(
+        a_request(world.item.id, staying, other_spec), staying, then=[RUN]
+    )
+
+    def clear(request_id: int) -> list[JobRequest]:
+        return [JobRequest(CLEAR_EXTRACT_JOB, {"request_id": str(request_id)})]
+
+    assert await world.requests.cancel_unwaited(clear) == []
+    assert await world.accounts.delete(gone)
+    assert await world.requests.cancel_unwaited(clear) == [orphan.id]
+    ended = await world.requests.get(orphan.id)
+    assert ended is not None and ended.status is RequestStatus.CANCELLED
+    assert (await jobs(world))[-1] == (CLEAR_EXTRACT_JOB, {"request_id": str(orphan.id)})
+    still = await world.requests.get(kept.id)
+    assert still is not None and still.status is RequestStatus.PENDING
+    assert await world.requests.cancel_unwaited(clear) == []
+    await assert_invariants(world)

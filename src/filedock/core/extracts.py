@@ -28,6 +28,7 @@ from typing import Final
 
 from filedock.core.catalogue_model import CatalogueItem, ExecutorType
 from filedock.core.download_model import (
+    CLEAR_EXTRACT_JOB,
     DOWNLOADER_REALM,
     EXTRACTS_PREFIX,
     DownloadRequest,
@@ -43,6 +44,7 @@ from filedock.core.processing import FileProcessor
 from filedock.ports.catalogue import CatalogueItems
 from filedock.ports.downloads import DownloadRequests
 from filedock.ports.executor import Executor, ExtractQuery, ExtractUnreadable
+from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileIdTaken, FileRecords
 from filedock.ports.objectstore import ObjectStore
 
@@ -124,6 +126,13 @@ class ExtractRunner:
             RequestStatus.RUNNING,
         ):
             await self._fail(request, f"the extract could not be run: {reason}")
+
+    async def cancel_unwaited(self) -> list[int]:
+        """Cancel the live requests left with no waiter (their accounts were removed): a
+        sweeper round, as nothing else would ever end them."""
+        return await self._requests.cancel_unwaited(
+            lambda request_id: [JobRequest(CLEAR_EXTRACT_JOB, {"request_id": str(request_id)})]
+        )
 
     async def clear(self, request_id: int) -> None:
         """Remove what a cancelled (or failed) request left: its result File."""

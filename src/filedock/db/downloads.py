@@ -143,6 +143,39 @@ class SqlDownloadRequests:
             self._on_enqueue()
         return left
 
+    async def cancel_unwaited(
+        self, on_cancel: Callable[[int], Sequence[JobRequest]], *, limit: int = 100
+    ) -> list[int]:
+        with unavailable_on_connection_errors():
+            async with self._sessions() as session:
+                found = await session.scalars(
+                    select(DownloadRequestRow.id)
+                    .where(
+                        DownloadRequestRow.live_key.is_not(None),
+                        ~exists().where(
+                            DownloadRequestWaiterRow.request_id == DownloadRequestRow.id
+                        ),
+                    )
+                    .order_by(DownloadRequestRow.id)
+                    .limit(limit)
+                )
+                candidates = list(found)
+            cancelled = []
+            for request_id in candidates:
+                async with self._sessions.begin() as session:
+                    # The same lock and the same compare-and-set as the last waiter leaving.
+                    await session.execute(
+                        select(DownloadRequestRow.id)
+                        .where(DownloadRequestRow.id == request_id)
+                        .with_for_update()
+                    )
+                    jobs = on_cancel(request_id)
+                    if await _cancel_if_nobody_waits(session, request_id, jobs) is Left.CANCELLED:
+                        cancelled.append(request_id)
+        if cancelled:
+            self._on_enqueue()
+        return cancelled
+
     async def move(
         self, request: DownloadRequest, to: RequestStatus, **changes: Any
     ) -> DownloadRequest | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from filedock.core.download_model import DownloadRequest, Left, NewDownloadRequest, RequestStatus
@@ -45,6 +45,13 @@ class DownloadRequests(Protocol):
         cancelled (a compare-and-set on its revision: a join that came first keeps it) and
         `on_cancel` is queued.
         """
+        ...
+
+    async def cancel_unwaited(
+        self, on_cancel: Callable[[int], Sequence[JobRequest]], *, limit: int = 100
+    ) -> list[int]:
+        """Cancel live requests nobody waits for any more (their waiters' accounts were
+        removed), as the last waiter leaving would, queuing `on_cancel(id)`; their ids."""
         ...
 
     async def move(
