@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from filedock.core.worker import JobWorker
 from filedock.db.job_queue import SqlJobQueue
 from filedock.db.session import session_factory
-from filedock.ports.jobs import JobRequest
+from filedock.ports.jobs import Job, JobRequest
 
 
 @pytest.fixture
@@ -74,3 +75,57 @@ async def test_a_lane_claims_only_its_kinds_and_leaves_the_rest(queue: SqlJobQue
     assert await queue.claim(now, lease, {"process_file"}) is None
     extract = await queue.claim(now, lease, {"run_extract"})
     assert extract is not None and extract.kind == "run_extract"
+
+
+async def test_a_job_longer_than_its_lease_keeps_it_and_runs_once(queue: SqlJobQueue) -> None:
+    """The worker renews the lease while the job runs: another worker never takes it."""
+    runs: list[str] = []
+
+    async def slow(job: Job) -> None:
+        runs.append("start")
+        await asyncio.sleep(1.0)  # three leases of 0.3 s
+        runs.append("end")
+
+    lease = timedelta(seconds=0.3)
+    first = JobWorker(queue, {"slow": slow}, lease=lease)
+    second = JobWorker(queue, {"slow": slow}, lease=lease)
+    await queue.enqueue(JobRequest("slow"))
+    await asyncio.sleep(0.01)
+
+    async def second_keeps_trying() -> int:
+        ran = 0
+        for _ in range(10):
+            await asyncio.sleep(0.1)
+            ran += await second.run_due()
+        return ran
+
+    ran_first, ran_second = await asyncio.gather(first.run_due(), second_keeps_trying())
+    assert (ran_first, ran_second) == (1, 0)
+    assert runs == ["start", "end"]
+    assert await queue.counts() == {}
+
+
+async def test_a_worker_that_lost_its_lease_stops_its_job(queue: SqlJobQueue) -> None:
+    """Once another worker took the job (the lease ran out: a stalled worker), the first
+    one's work is stopped, not finished beside the second's."""
+    stopped = asyncio.Event()
+
+    async def endless(job: Job) -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+
+    worker = JobWorker(queue, {"endless": endless}, lease=timedelta(seconds=0.3))
+    await queue.enqueue(JobRequest("endless"))
+    await asyncio.sleep(0.01)
+    running = asyncio.create_task(worker.run_due())
+    await asyncio.sleep(0.05)
+    # Another worker claims it as if the lease had run out.
+    taken = await queue.claim(datetime.now(UTC) + timedelta(seconds=5), timedelta(minutes=5))
+    assert taken is not None and taken.attempts == 2
+    await asyncio.wait_for(stopped.wait(), timeout=2)
+    assert await asyncio.wait_for(running, timeout=2) == 1
+    # The job is the second claim's: still running, not completed nor retried by the first.
+    assert await queue.counts() == {"running": 1}

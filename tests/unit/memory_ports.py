@@ -306,6 +306,10 @@ class MemoryQueue:
                 return Job(job_id, str(row["kind"]), payload, int(str(row["attempts"])))
         return None
 
+    async def renew(self, job: Job, until: datetime) -> bool:
+        row = self.rows.get(job.id)
+        return row is not None and row["status"] == "running" and row["attempts"] == job.attempts
+
     async def complete(self, job_id: int) -> None:
         del self.rows[job_id]
 

@@ -91,12 +91,35 @@ class JobWorker:
             await self._queue.fail(job.id, f"no handler for job kind {job.kind!r}")
             log.error("job failed", extra={"job_id": job.id, "kind": job.kind})
             return
+        work: asyncio.Future[None] = asyncio.ensure_future(handler(job))
+        if not await self._hold_lease(job, work):
+            log.warning("job lost its lease", extra={"job_id": job.id, "kind": job.kind})
+            return
         try:
-            await handler(job)
+            work.result()
         except Exception as exc:
             await self._after_failure(job, exc)
         else:
             await self._queue.complete(job.id)
+
+    async def _hold_lease(self, job: Job, work: asyncio.Future[None]) -> bool:
+        """Renew the job's lease while `work` runs (a job may run longer than one lease, an
+        extract for hours); False if the lease was lost meanwhile: then another worker has
+        the job, and this one's work is stopped rather than run twice side by side."""
+        every = self._lease.total_seconds() / 3
+        while True:
+            done, _ = await asyncio.wait({work}, timeout=every)
+            if done:
+                return True
+            try:
+                ours = await self._queue.renew(job, self._clock() + self._lease)
+            except Unavailable:
+                continue  # the database is down: nobody can take the job meanwhile either
+            if not ours:
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await work
+                return False
 
     async def _after_failure(self, job: Job, exc: Exception) -> None:
         reason = f"{type(exc).__name__}: {exc}"[:500]

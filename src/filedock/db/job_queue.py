@@ -69,6 +69,20 @@ class SqlJobQueue:
             return None
         return Job(id=row.id, kind=row.kind, payload=dict(row.payload), attempts=row.attempts)
 
+    async def renew(self, job: Job, until: datetime) -> bool:
+        with unavailable_on_connection_errors():
+            async with self._sessions.begin() as session:
+                result = await session.execute(
+                    update(JobRow)
+                    .where(
+                        JobRow.id == job.id,
+                        JobRow.status == "running",
+                        JobRow.attempts == job.attempts,
+                    )
+                    .values(locked_until=until)
+                )
+                return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     async def complete(self, job_id: int) -> None:
         # Done jobs leave no row: the file's own status is the lasting record.
         with unavailable_on_connection_errors():
