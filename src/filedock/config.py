@@ -224,6 +224,21 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _extract_engines_are_complete(self) -> Settings:
+        remote = self.spark_remote
+        if remote is not None and not remote.startswith(("sc://", "local")):
+            raise ValueError(
+                f"{ENV_PREFIX}SPARK_REMOTE must be a Spark Connect URL, sc://host:15002 "
+                "(or local[n] to start one in this process)"
+            )
+        output = self.athena_output_location
+        if output is not None and not output.startswith("s3://"):
+            raise ValueError(f"{ENV_PREFIX}ATHENA_OUTPUT_LOCATION must be an s3:// folder")
+        if output is not None and self.athena_region is None:
+            raise ValueError(f"{ENV_PREFIX}ATHENA_REGION must be set with Athena extracts on")
+        return self
+
     @field_validator("oidc_client_id")
     @classmethod
     def _blank_client_id_is_unset(cls, value: str | None) -> str | None:

@@ -357,7 +357,7 @@ def extract_executors(settings: Settings, store: ObjectStore) -> dict[ExecutorTy
 
         spark = SparkExecutor(settings.spark_remote, data_roots=settings.catalogue_roots())
     athena: Executor = UnconfiguredExecutor("ATHENA", "FILEDOCK_ATHENA_OUTPUT_LOCATION")
-    if settings.athena_output_location:
+    if settings.athena_output_location and settings.athena_region:
         from filedock.ports.executor_athena import AthenaExecutor
 
         athena = AthenaExecutor(

@@ -61,6 +61,31 @@ def extract_sql(
     return query.sql(dialect=dialect)
 
 
+def count_sql(spec: ExtractSpec, source: exp.Expression, dialect: Dialect) -> str:
+    """The query counting the rows under `spec`'s filters (before any sample)."""
+    query = exp.select(exp.Count(this=exp.Star())).from_(source)
+    return _filtered(query, spec).sql(dialect=dialect)
+
+
+def width_sample_sql(
+    spec: ExtractSpec, source: exp.Expression, dialect: Dialect, *, percent: float, limit: int
+) -> str:
+    """`spec`'s columns of about `percent`% of the rows under its filters, at most `limit`.
+
+    A Bernoulli sample of the source's rows (`TABLESAMPLE`), cheaper than the md5 sample and
+    as good for measuring how wide a row is; a different set on each run.
+    """
+    if not 0 < percent <= 100 or limit < 0:
+        raise ValueError("a sample keeps a percentage in (0, 100] and a limit counts rows")
+    # Fixed-point: Spark takes no exponent here; the smallest share kept is 10^-6 percent.
+    sampled = source.copy()
+    if percent < 100:
+        share = exp.Literal.number(f"{max(percent, 1e-6):.6f}")
+        sampled.set("sample", exp.TableSample(method=exp.var("BERNOULLI"), percent=share))
+    query = exp.select(*(_column(name) for name in spec.columns)).from_(sampled)
+    return _filtered(query, spec).limit(exp.Literal.number(limit)).sql(dialect=dialect)
+
+
 def local_files_source(paths: Sequence[Path]) -> exp.Expression:
     """DuckDB's reader of local Parquet or CSV files (one format, as profiling checks)."""
     if not paths:
@@ -79,9 +104,27 @@ def table_source(*parts: str) -> exp.Expression:
     return exp.Table(this=quoted[-1], db=db, catalog=catalog)
 
 
+def path_source(fmt: Literal["parquet", "csv"], path: str) -> exp.Expression:
+    """Spark SQL's reader of the files at `path`, a file or a folder: parquet.`<path>`.
+
+    The path is an identifier quoted by sqlglot (a backtick in it doubled), never pasted in.
+    Spark expands glob characters in it (`*?[]{}`): callers refuse paths that hold them.
+    Spark's `csv.` form reads without a header row (columns `_c0`, `_c1`, …), so a CSV
+    dataset with named columns needs a reader with the header option instead.
+    """
+    if not path:
+        raise ValueError("no path to read")
+    return exp.Table(this=exp.to_identifier(path, quoted=True), db=exp.to_identifier(fmt))
+
+
 def sample_threshold(ratio: float) -> int:
     """The hashes kept are those under this: `ratio` of the 16^8 possible."""
     return math.ceil(ratio * HASH_SPACE)
+
+
+def _filtered(query: exp.Select, spec: ExtractSpec) -> exp.Select:
+    conditions = [_comparison(f.name, f.operator, f.value) for f in spec.filters]
+    return query.where(exp.and_(*conditions)) if conditions else query
 
 
 def _column(name: str) -> exp.Column:
