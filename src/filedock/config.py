@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     # (empty: the system's temp folder) beyond it.
     duckdb_memory_limit: str = Field(default="512MB", pattern=_MEMORY_SIZE)
     duckdb_threads: int | None = Field(default=None, gt=0, le=1024)
+    # DuckDB queries at once per process (exports and estimates); each may use the limit.
+    duckdb_max_queries: int = Field(default=2, gt=0, le=64)
     extract_scratch_dir: Path | None = None
     # Items of executor type SPARK or DATABRICKS run on this Spark Connect server
     # (sc://host:15002; Databricks Connect speaks the same); unset: such requests fail, saying so.

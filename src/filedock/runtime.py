@@ -371,6 +371,7 @@ def extract_executors(settings: Settings, store: ObjectStore) -> dict[ExecutorTy
             memory_limit=settings.duckdb_memory_limit,
             threads=settings.duckdb_threads,
             scratch_dir=settings.extract_scratch_dir,
+            max_queries=settings.duckdb_max_queries,
         ),
         ExecutorType.SPARK: spark,
         ExecutorType.DATABRICKS: spark,

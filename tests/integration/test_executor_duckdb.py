@@ -311,9 +311,33 @@ async def test_cancelling_an_estimate_stops_duckdb_promptly(
     assert list(scratch.iterdir()) == []
 
 
+async def test_queries_beyond_the_limit_wait_for_a_running_one_to_end(
+    big_root: Path, data_root: Path, scratch: Path, tmp_path: Path
+) -> None:
+    files = DatasetFiles(LocalObjectStore(tmp_path / "objects"), [big_root, data_root])
+    run = DuckdbExecutor(files, memory_limit="256MB", scratch_dir=scratch, max_queries=1)
+    long = asyncio.create_task(
+        run.export(query(big_root, ExtractSpec(("id", "label"), (), 0.5)), tmp_path / "a.csv",
+                   started=StartedCalls())
+    )  # fmt: skip
+    await asyncio.sleep(0.5)
+    small = asyncio.create_task(run.estimate(query(data_root, ExtractSpec(("id",), (), 1.0))))
+    done, _ = await asyncio.wait({small}, timeout=1.5)
+    assert not done, "a second query ran beside the first beyond max_queries"
+    long.cancel()
+    assert (await asyncio.wait_for(small, timeout=10)).rows > 0
+    with pytest.raises(asyncio.CancelledError):
+        await long
+
+
 @pytest.mark.parametrize(
     ("setting", "value"),
-    [("memory_limit", "lots"), ("memory_limit", "512MB'; SET threads=1; --"), ("threads", 0)],
+    [
+        ("memory_limit", "lots"),
+        ("memory_limit", "512MB'; SET threads=1; --"),
+        ("threads", 0),
+        ("max_queries", 0),
+    ],
 )
 def test_settings_are_checked_when_the_executor_is_built(
     tmp_path: Path, setting: str, value: Any

@@ -84,7 +84,13 @@ class DuckdbExecutor:
         memory_limit: str = "512MB",
         threads: int | None = None,
         scratch_dir: Path | None = None,
+        max_queries: int = 2,
     ) -> None:
+        """At most `max_queries` DuckDB queries run at once (exports and estimates alike):
+        each may take `memory_limit`, so this bounds what extracts add to the process, and
+        keeps them from filling the thread pool the local store reads and writes with."""
+        if max_queries < 1:
+            raise ValueError(f"max_queries must be at least 1, not {max_queries}")
         # Checked here, at start-up, rather than by the first extract's SET statement.
         if not _MEMORY_LIMIT.fullmatch(memory_limit):
             raise ValueError(f"memory_limit must be a size like 512MB or 2GiB: {memory_limit!r}")
@@ -94,13 +100,15 @@ class DuckdbExecutor:
         self._memory_limit = memory_limit
         self._threads = threads
         self._scratch_dir = scratch_dir
+        self._slots = asyncio.Semaphore(max_queries)
 
     async def estimate(self, query: ExtractQuery) -> SizeEstimate:
         with self._scratch("filedock-estimate-") as scratch:
             files = await self._local_files(query.location, scratch)
-            return await _run(
-                self._settings(scratch), lambda c: _estimate(c, files, query, scratch)
-            )
+            async with self._slots:
+                return await _run(
+                    self._settings(scratch), lambda c: _estimate(c, files, query, scratch)
+                )
 
     async def export(self, query: ExtractQuery, target: Path, *, started: Started) -> ExportReport:
         """Write the extract to `target`; on failure or cancellation no `target` remains."""
@@ -114,11 +122,12 @@ class DuckdbExecutor:
                 key_columns=query.key_columns,
             )
             try:
-                rows = await _run(
-                    self._settings(scratch),
-                    lambda c: _copy(c, select, target, query.spec.format),
-                    started=lambda: started(f"duckdb:{uuid.uuid4()}"),
-                )
+                async with self._slots:
+                    rows = await _run(
+                        self._settings(scratch),
+                        lambda c: _copy(c, select, target, query.spec.format),
+                        started=lambda: started(f"duckdb:{uuid.uuid4()}"),
+                    )
             except BaseException:
                 # A half-written extract must never pass for a whole one.
                 target.unlink(missing_ok=True)
