@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     # DuckDB queries at once per process (exports and estimates); each may use the limit.
     duckdb_max_queries: int = Field(default=2, gt=0, le=64)
     extract_scratch_dir: Path | None = None
+    # Fill in each request's `estimated_size` before its export, at the cost of one more pass.
+    extract_estimate_first: bool = False
     # Items of executor type SPARK or DATABRICKS run on this Spark Connect server
     # (sc://host:15002; Databricks Connect speaks the same); unset: such requests fail, saying so.
     spark_remote: str | None = None

@@ -176,7 +176,10 @@ def build_runtime(settings: Settings) -> Runtime:
         records,
         store,
         processor,
-        settings=ExtractSettings(scratch_dir=settings.extract_scratch_dir),
+        settings=ExtractSettings(
+            scratch_dir=settings.extract_scratch_dir,
+            estimate_first=settings.extract_estimate_first,
+        ),
     )
     worker, extract_worker = job_workers(settings, jobs, processor, extracts)
     wake += [worker, extract_worker]

@@ -119,7 +119,11 @@ class DownloadService:
             raise InvalidInput.one(
                 "catalogue_item_id", "The catalogue item names no location to read."
             )
-        query = ExtractQuery(item.item.location, spec, "estimate", item.item.key_columns)
+        # The request's own seed: the estimate measures the sample the request would draw.
+        seed = NewDownloadRequest(
+            item.item.id, account.id, render_spec(spec), dedupe_key(item.item.id, spec)
+        ).seed
+        query = ExtractQuery(item.item.location, spec, seed, item.item.key_columns)
         try:
             estimate = await self._executors[item.item.executor_type].estimate(query)
         except ExtractUnreadable as exc:
