@@ -23,7 +23,7 @@ def test_unknown_paths_and_methods_answer_in_each_faces_own_envelope(server: Liv
     assert signed.status_code == 404
     assert signed.json()["error_code"] == "attachment_document_does_not_exist"
 
-    for path in ("/accounts/nothing/", "/catalogue/nothing", "/downloader/requests/"):
+    for path in ("/accounts/nothing/", "/catalogue/nothing", "/downloader/nothing"):
         cosphere = call(server, "GET", path)
         assert cosphere.status_code == 404, path
         assert cosphere.json()["@event"] == "COULD_NOT_FIND_RESOURCE"
