@@ -14,9 +14,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from filedock.body_guard import guard_bodies
 from filedock.config import Settings, load_settings
 from filedock.faces import (
+    api_docs,
     blobs,
     bucket_events,
     hasura,
+    landing,
     ops,
     s3_command,
     schedule_participants,
@@ -67,6 +69,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         # would otherwise look up the global providers on every request (6 % of a signed-URL
         # request's CPU, measured).
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # FastAPI's pages load their scripts from CDNs; faces/api_docs.py serves its own.
+        docs_url=None,
+        redoc_url=None,
     )
     # Routes match in this order: the busiest paths first.
     app.include_router(signed_url.router)
@@ -80,6 +85,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(cosphere_downloads.router)
     app.include_router(ops.router)
     app.include_router(bucket_events.router)
+    app.include_router(landing.router)
+    app.include_router(api_docs.router)
+    api_docs.mount_assets(app)
     # Paths and methods no route serves answer in the envelope of the face they are under.
     app.add_exception_handler(StarletteHTTPException, unrouted.render_unrouted)
     app.add_exception_handler(Exception, _last_resort)
@@ -99,7 +107,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 def asgi() -> FastAPI:
     """Factory for ASGI servers (`granian --factory filedock.app:asgi`)."""
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings, migrate=False)
 
 

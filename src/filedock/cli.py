@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
+from filedock.cli_files import register as register_file_commands
 from filedock.config import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -56,18 +57,31 @@ def serve(
         os.environ["FILEDOCK_DATA_DIR"] = str(data_dir)
     settings = _settings()
     from filedock.db.migrate import upgrade
-    from filedock.observability import configure_logging
+    from filedock.observability import configure_logging, resolve_log_format
+    from filedock.server import START_BLOCK_VARIABLE
+    from filedock.start_block import start_block
 
     _check_storage(settings)
     _check_port(host, port)
-    configure_logging(settings.log_level)
+    # `auto` is decided once, here: the server and its workers write to this same stderr.
+    log_format = resolve_log_format(settings.log_format)
+    configure_logging(settings.log_level, log_format)
     upgrade(settings.resolved_database_url)
     # The server imports the app in its worker; settings travel there through the environment.
     os.environ["FILEDOCK_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ["FILEDOCK_JWT_SECRET"] = settings.jwt_secret
-    if "FILEDOCK_PUBLIC_URL" not in os.environ:
+    os.environ["FILEDOCK_LOG_FORMAT"] = log_format
+    public_url = settings.public_url
+    if "public_url" not in settings.model_fields_set:
         # Signed URLs must point where this server listens, not at the default port.
-        os.environ["FILEDOCK_PUBLIC_URL"] = _local_url(host, port)
+        public_url = os.environ["FILEDOCK_PUBLIC_URL"] = _local_url(host, port)
+    os.environ[START_BLOCK_VARIABLE] = start_block(
+        settings,
+        url=public_url,
+        listening=_address(host, port),
+        workers=workers,
+        log_format=log_format,
+    )
     # Become the lean serving process: what start-up loaded is not carried while serving.
     sys.stdout.flush()
     sys.stderr.flush()
@@ -332,6 +346,10 @@ def _local_url(host: str, port: int) -> str:
     return f"http://{reachable}:{port}"
 
 
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _parse_duration(text: str) -> timedelta:
     match = _DURATION.fullmatch(text.strip())
     if match is None or int(match.group(1)) == 0:
@@ -343,3 +361,8 @@ def _die(message: str, *, exit_code: int = 2) -> NoReturn:
     """One line on stderr. Exit 2 for bad usage or settings, 1 when the operation failed."""
     typer.echo(f"filedock: {message}", err=True)
     sys.exit(exit_code)
+
+
+# A server's files and extracts through the client (upload, download, ls, rm, share,
+# extract); last, so `filedock --help` lists them after the server's own commands.
+register_file_commands(cli)

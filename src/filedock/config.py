@@ -30,6 +30,7 @@ from filedock.ports.presign import UploadLimits, check_limits
 from filedock.ports.scanner_clamd import parse_clamd_url
 
 ENV_PREFIX = "FILEDOCK_"
+LOG_FORMATS = ("auto", "console", "json")
 _MEMORY_SIZE = r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
 
 
@@ -69,6 +70,9 @@ class Settings(BaseSettings):
     # of the 1024 connections a worker holds (server.py), so the rest always serve others.
     max_concurrent_uploads: int = Field(default=256, gt=0, le=768)
     log_level: str = "info"
+    # `console`: readable lines; `json`: one JSON object a line; `auto`: console when stderr
+    # is a terminal, JSON otherwise (a log collector, a file).
+    log_format: str = "auto"
     worker: bool = True
     job_poll_seconds: float = Field(default=1.0, gt=0)
     job_lease_seconds: int = Field(default=300, gt=0)
@@ -376,6 +380,13 @@ class Settings(BaseSettings):
         if value.lower() not in ("debug", "info", "warning", "error"):
             raise ValueError("must be one of debug, info, warning, error")
         return value.lower()
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format_is_known(cls, value: str) -> str:
+        if value.strip().lower() not in LOG_FORMATS:
+            raise ValueError("must be one of " + ", ".join(LOG_FORMATS))
+        return value.strip().lower()
 
     @property
     def resolved_database_url(self) -> str:

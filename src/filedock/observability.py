@@ -1,4 +1,5 @@
-"""JSON logs carrying a request id, and Prometheus metrics, for every request.
+"""Logs carrying a request id (JSON, or readable on a terminal), and Prometheus metrics, for
+every request.
 
 A pure ASGI middleware (not `BaseHTTPMiddleware`) so streamed bodies pass untouched and the
 per-request cost stays a few microseconds.
@@ -13,7 +14,7 @@ import re
 import sys
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
@@ -67,13 +68,19 @@ def client_closed() -> None:
     failures.info("client closed the connection before the response")
 
 
-def configure_logging(level: str = "info") -> None:
-    """JSON lines on stderr; stdlib loggers (uvicorn, granian, ours) go through the same."""
+def configure_logging(level: str = "info", log_format: str = "json") -> None:
+    """Log lines on stderr, readable (`console`) or JSON; stdlib loggers (uvicorn, granian,
+    ours) go through the same. `auto` is `console` when stderr is a terminal."""
+    console = resolve_log_format(log_format) == "console"
+    colors = console and _colors_wanted(sys.stderr)
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # A person at a terminal reads their own clock; collectors get UTC.
+        structlog.processors.TimeStamper(fmt=_CONSOLE_TIME, utc=False)
+        if console
+        else structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
     ]
     structlog.configure(
@@ -81,13 +88,14 @@ def configure_logging(level: str = "info") -> None:
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
+    rendering: list[Any] = (
+        [_console_renderer(colors)]
+        if console
+        else [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=processors,
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
@@ -95,9 +103,17 @@ def configure_logging(level: str = "info") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     access = logging.StreamHandler(sys.stderr)
-    access.setFormatter(AccessLineFormatter())
+    access.setFormatter(ConsoleAccessFormatter(colors) if console else AccessLineFormatter())
     access_log.handlers[:] = [access]
     access_log.propagate = False
+
+
+def resolve_log_format(setting: str, stream: TextIO | None = None) -> str:
+    """`console` or `json`: what FILEDOCK_LOG_FORMAT means for `stream` (stderr)."""
+    if setting != "auto":
+        return setting
+    stream = sys.stderr if stream is None else stream
+    return "console" if _is_terminal(stream) else "json"
 
 
 class AccessLineFormatter(logging.Formatter):
@@ -114,6 +130,45 @@ class AccessLineFormatter(logging.Formatter):
         return json.dumps(fields)
 
 
+class ConsoleAccessFormatter(logging.Formatter):
+    """The request line for a person: `12:00:01 [info] GET / 200 [filedock.http] ms=1.2 …`."""
+
+    def __init__(self, colors: bool) -> None:
+        super().__init__()
+        self._render = _console_renderer(colors)
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = dict(getattr(record, ACCESS_FIELDS, {}))
+        line = f"{fields.pop('method', '-')} {fields.pop('path', '-')} {fields.pop('status', '-')}"
+        fields.update(
+            event=line,
+            level=record.levelname.lower(),
+            logger=record.name,
+            timestamp=datetime.fromtimestamp(record.created).strftime(_CONSOLE_TIME),
+        )
+        return str(self._render(None, record.levelname.lower(), fields))
+
+
+def _console_renderer(colors: bool) -> structlog.dev.ConsoleRenderer:
+    # Plain tracebacks: Rich's would print every frame's locals (secrets, tokens) to the screen.
+    return structlog.dev.ConsoleRenderer(
+        colors=colors, sort_keys=False, exception_formatter=structlog.dev.plain_traceback
+    )
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no such method, or a closed stream
+        return False
+
+
+def _colors_wanted(stream: TextIO) -> bool:
+    # https://no-color.org: any non-empty NO_COLOR turns colours off.
+    return _is_terminal(stream) and not os.environ.get("NO_COLOR")
+
+
+_CONSOLE_TIME = "%H:%M:%S"
 _ISO_UTC = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 

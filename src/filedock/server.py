@@ -6,11 +6,19 @@ carries Typer, Pydantic, SQLAlchemy and Alembic. It then replaces itself with th
 holds only Granian; each worker imports the application itself.
 
 Usage (internal): python -m filedock.server HOST PORT WORKERS
+
+`serve` hands over the start block (start_block.py) in `START_BLOCK_VARIABLE`, printed once
+by this process when it listens, before the workers start; they never see it.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import sys
+from datetime import UTC, datetime
+from typing import Any
 
 from granian.constants import Interfaces
 from granian.server import Server
@@ -20,9 +28,13 @@ from granian.server import Server
 # fewer, down to FILEDOCK_MAX_CONCURRENT_UPLOADS: uploads could then take every connection.
 CONNECTIONS_PER_WORKER = 1024
 
+# Not FILEDOCK_*: settings refuse variables they do not know.
+START_BLOCK_VARIABLE = "_FILEDOCK_START_BLOCK"
+
 
 def main(argv: list[str]) -> None:
     host, port, workers = argv
+    start_block = os.environ.pop(START_BLOCK_VARIABLE, "")
     server = Server(
         "filedock.app:asgi",
         address=host,
@@ -36,7 +48,11 @@ def main(argv: list[str]) -> None:
         # still stops the server (Granian's crash-loop guard), so a broken app does not spin.
         respawn_failed_workers=True,
         log_access=False,
+        log_dictconfig=_granian_logging(os.environ.get("FILEDOCK_LOG_FORMAT")),
     )
+    if start_block:
+        # Granian calls it in this process once the socket is bound, before any worker starts.
+        server.on_startup(lambda: print(start_block, file=sys.stderr, flush=True))
     try:
         server.serve()
     except RuntimeError as exc:
@@ -48,6 +64,41 @@ def main(argv: list[str]) -> None:
         reason = str(exc).strip().splitlines()[0].split(" (os error")[0]
         print(f"filedock: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
         sys.exit(1)
+
+
+class JsonLineFormatter(logging.Formatter):
+    """Granian's own lines (workers started, stopped) in the shape of filedock's JSON lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "event": record.getMessage(),
+            "level": record.levelname.lower(),
+            "logger": "granian",
+            "timestamp": datetime.fromtimestamp(record.created, UTC).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ"
+            ),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line)
+
+
+def _granian_logging(log_format: str | None) -> dict[str, Any] | None:
+    """Granian's logging: JSON lines when filedock logs JSON; its own readable lines else."""
+    if log_format != "json":
+        return None
+    return {
+        # By name, not the class: Granian hands this to each worker process, which imports it.
+        "formatters": {"json": {"()": "filedock.server.JsonLineFormatter"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stdout",
+            }
+        },
+        "loggers": {"_granian": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    }
 
 
 if __name__ == "__main__":

@@ -341,8 +341,13 @@ def test_the_last_waiter_leaving_cancels_and_a_new_request_starts_afresh(
     event(
         alone.call("DELETE", f"/downloader/requests/{first['id']}"), 200, "DOWNLOADREQUEST_DELETED"
     )
-    # Its result is gone with it: the signed link it had no longer serves.
+    # Its result goes with it (the clear job queued with the cancel runs at once): the signed
+    # link it had stops serving.
     with httpx.Client(timeout=30) as client:
+        deadline = time.monotonic() + 10
+        while client.get(done["uri"]).status_code == 200:
+            assert time.monotonic() < deadline, "the cancelled request's file is still served"
+            time.sleep(0.1)
         assert client.get(done["uri"]).status_code in (403, 404)
     again = alone.request(item["id"], spec)
     assert again["id"] != first["id"]

@@ -454,6 +454,47 @@ async def test_page_walks_every_record_once_in_id_order(backend: Backend) -> Non
     assert await backend.records.page(after_id=None, limit=0) == []
 
 
+async def test_owned_page_walks_one_owners_files_in_id_order(backend: Backend) -> None:
+    # Ages in the opposite order to ids, so a page by age would come out wrong.
+    ids = ["a", "b0", "b1", "c", "d"]
+    mine = [
+        a_file(n, id=file_id, owner_id="ann")
+        for n, file_id in zip(range(5, 0, -1), ids, strict=True)
+    ]
+    await insert_all(backend.records, *reversed(mine))
+    every = frozenset(FileStatus)
+
+    first = await backend.records.owned_page(
+        "acme", "ann", statuses=every, after_id=None, limit=3
+    )
+    rest = await backend.records.owned_page(
+        "acme", "ann", statuses=every, after_id=first[-1].id, limit=3
+    )
+
+    assert first == mine[:3]
+    assert rest == mine[3:]
+
+
+async def test_owned_page_leaves_out_other_owners_realms_and_statuses(backend: Backend) -> None:
+    ann = a_file(1, id="f1", owner_id="ann")
+    deleted = a_file(2, id="f2", owner_id="ann", status=FileStatus.DELETED)
+    ready = a_file(3, id="f3", owner_id="ann", status=FileStatus.READY)
+    bob = a_file(4, id="f4", owner_id="bob")
+    elsewhere = a_file(5, id="f5", owner_id="ann", owner_realm="cognito")
+    await insert_all(backend.records, ann, deleted, ready, bob, elsewhere)
+    listed = frozenset(FileStatus) - {FileStatus.DELETED}
+
+    found = await backend.records.owned_page(
+        "acme", "ann", statuses=listed, after_id=None, limit=10
+    )
+
+    assert found == [ann, ready]
+    only_ready = await backend.records.owned_page(
+        "acme", "ann", statuses={FileStatus.READY}, after_id=None, limit=10
+    )
+    assert only_ready == [ready]
+
+
 async def test_existing_keys_are_those_some_record_has(backend: Backend) -> None:
     files = [a_file(1), a_file(2), a_file(3)]
     await insert_all(backend.records, *files)

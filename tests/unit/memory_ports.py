@@ -105,6 +105,24 @@ class MemoryRecords:
         after = [f for i, f in sorted(self.files.items()) if after_id is None or i > after_id]
         return [self._given(f) for f in after[:limit]]
 
+    async def owned_page(
+        self,
+        owner_realm: str,
+        owner_id: str,
+        *,
+        statuses: Collection[FileStatus],
+        after_id: str | None,
+        limit: int,
+    ) -> list[File]:
+        owned = [
+            f
+            for i, f in sorted(self.files.items())
+            if (f.owner_realm, f.owner_id) == (owner_realm, owner_id)
+            and f.status in statuses
+            and (after_id is None or i > after_id)
+        ]
+        return [self._given(f) for f in owned[:limit]]
+
     async def existing_keys(self, keys: Sequence[str]) -> set[str]:
         return {f.storage_key for f in self.files.values()} & set(keys)
 

@@ -3,7 +3,8 @@
 - the graph of imports between filedock modules has no cycle;
 - ports and their database backends (`db/`) import only the core's model modules;
 - the core imports no web framework, no backend library, and no outer layer;
-- faces import neither the runtime, nor `db/`, nor a port backend.
+- faces import neither the runtime, nor `db/`, nor a port backend;
+- the client imports only itself, httpx and the standard library.
 
 Every import counts, those inside functions and under `if TYPE_CHECKING:` too: a type-only
 import never runs, but a module that must know of another's types to be read is as tangled
@@ -13,6 +14,7 @@ with it as one that loads it.
 from __future__ import annotations
 
 import ast
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +120,21 @@ def test_faces_import_neither_runtime_nor_db_nor_port_backends() -> None:
     ]
     assert not offenders, _report(
         "faces/ get core services handed to them; they import no runtime, db or port backend:",
+        offenders,
+    )
+
+
+def test_the_client_imports_only_itself_httpx_and_the_standard_library() -> None:
+    # Callers install filedock for its client too: it must not load the server's parts.
+    offenders = [
+        i
+        for i in IMPORTS
+        if _under(i.source, "filedock.client")
+        and not _under(i.target, "filedock.client", "httpx", "__future__")
+        and i.target.partition(".")[0] not in sys.stdlib_module_names
+    ]
+    assert not offenders, _report(
+        "client/ speaks HTTP only: it imports itself, httpx and the standard library:",
         offenders,
     )
 

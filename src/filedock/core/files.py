@@ -27,7 +27,7 @@ from filedock.core.errors import (
 from filedock.core.lifecycle import FileLifecycle, reachable
 from filedock.core.model import File, FileStatus, media_type
 from filedock.core.principal import Principal
-from filedock.core.signing import SignedGrants
+from filedock.core.signing import DownloadLink, SignedGrants, share_lifetime
 from filedock.core.upload_policy import admitted_body
 from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileIdTaken, FileRecords
@@ -37,7 +37,6 @@ from filedock.ports.objectstore import (
     ObjectTooLarge,
     StoreUnavailable,
 )
-from filedock.ports.presign import PresignedRequest
 
 PROCESS_FILE_JOB = "process_file"
 # Where accepted bytes live: no signed upload URL can write under it.
@@ -46,6 +45,11 @@ MAX_FILE_ID_LENGTH = 128
 # How long a read of a file still being processed waits for the outcome (seeds 000, 001 and
 # 004 read right after an upload, and know no 409 there); FILEDOCK_READ_WAIT_SECONDS.
 DEFAULT_READ_WAIT = timedelta(seconds=10)
+# A listing's page size: its default and its most.
+DEFAULT_PAGE = 50
+MAX_PAGE = 200
+# What a listing shows: every file but deleted ones (gone for their owner already).
+LISTED = frozenset(FileStatus) - {FileStatus.DELETED}
 
 Clock = Callable[[], datetime]
 Notice = Callable[[File], Awaitable[File]]
@@ -106,6 +110,14 @@ def is_active_content(content_type: str) -> bool:
     """Content a browser could execute: always sent as an attachment."""
     kind = media_type(content_type)
     return kind in _ACTIVE_TYPES or kind.endswith("+xml") or "script" in kind
+
+
+@dataclass(frozen=True, slots=True)
+class FilePage:
+    """One page of a listing; `next` is the `after` of the page that follows, None at the end."""
+
+    files: list[File]
+    next: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,10 +293,32 @@ class FileService:
         file = servable(await self._settled(principal, file_id))
         return Download(file, self._store.local_path(file.storage_key), self._store)
 
-    async def issue_download_url(self, principal: Principal, file_id: str) -> PresignedRequest:
-        """A short-lived signed GET of a ready file, saved under its filename; a file still
-        being processed is waited for (`settled`)."""
-        return self._grants.download_url(servable(await self._settled(principal, file_id)))
+    async def issue_download_url(
+        self, principal: Principal, file_id: str, *, expires_in: int | None = None
+    ) -> DownloadLink:
+        """A signed GET of a ready file, saved under its filename, living `expires_in` seconds
+        (1 s to 7 days; the download lifetime if None); a file still being processed is
+        waited for (`settled`)."""
+        lifetime = share_lifetime(expires_in, self._grants.download_lifetime)
+        file = servable(await self._settled(principal, file_id))
+        return DownloadLink(self._grants.download_url(file, lifetime=lifetime), lifetime)
+
+    async def list_files(
+        self, principal: Principal, *, after: str | None = None, limit: int = DEFAULT_PAGE
+    ) -> FilePage:
+        """The caller's own files by id, `limit` (1 to 200) after the file `after`; deleted
+        files are never listed, and neither are another user's, whatever the caller's role."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput.one("limit", f"limit: from 1 to {MAX_PAGE}; {limit} is not")
+        if after is not None and not (
+            len(after) <= MAX_FILE_ID_LENGTH and _FILE_ID.fullmatch(after)
+        ):
+            raise InvalidInput.one("after", "after: the `next` of a page, a file id")
+        files = await self._records.owned_page(
+            principal.realm, principal.user_id, statuses=LISTED, after_id=after, limit=limit + 1
+        )
+        more = len(files) > limit
+        return FilePage(files[:limit], files[limit - 1].id if more else None)
 
     async def open_by_key(self, storage_key: str) -> Download:
         """The ready file stored at `storage_key`, for a signed GET that names only the key.

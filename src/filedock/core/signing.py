@@ -19,6 +19,8 @@ from filedock.core.errors import Forbidden, InvalidInput, NotFound, TooLarge
 from filedock.core.model import File
 from filedock.core.upload_policy import UploadPolicy
 from filedock.ports.presign import (
+    MAX_EXPIRY,
+    MIN_EXPIRY,
     BlobGrant,
     GrantChecker,
     MalformedSignedRequest,
@@ -31,6 +33,42 @@ from filedock.ports.presign import (
 
 # Long enough to start a download on a slow phone, short enough that a leaked link dies soon.
 DOWNLOAD_LIFETIME = timedelta(minutes=5)
+# What a caller may ask a share link to live: SigV4's ceiling, so both stores can sign it.
+SHARE_LIFETIMES = (MIN_EXPIRY, MAX_EXPIRY)
+
+
+def share_lifetime(seconds: int | None, default: timedelta) -> timedelta:
+    """The lifetime a caller asked a download link for (`default` if none), within bounds."""
+    if seconds is None:
+        return default
+    shortest, longest = SHARE_LIFETIMES
+    if not shortest.total_seconds() <= seconds <= longest.total_seconds():
+        raise InvalidInput.one(
+            "expires_in",
+            f"expires_in: from {int(shortest.total_seconds())} to"
+            f" {int(longest.total_seconds())} seconds (7 days); {seconds} is out of range",
+        )
+    return timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadLink:
+    """A signed GET of a file's bytes, and the lifetime it was granted."""
+
+    request: PresignedRequest
+    lifetime: timedelta
+
+    @property
+    def url(self) -> str:
+        return self.request.url
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    @property
+    def expires_in(self) -> int:
+        return int(self.lifetime.total_seconds())
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -125,6 +125,32 @@ class SqlFileRecords:
     async def page(self, *, after_id: str | None, limit: int) -> list[File]:
         # Keyset paging on the primary key: each page is an index range scan, however deep.
         query = select(FileRow).order_by(FileRow.id).limit(limit)
+        if after_id is not None:
+            query = query.where(FileRow.id > after_id)
+        with unavailable_on_connection_errors():
+            async with self._sessions() as session:
+                return [_to_file(row) for row in await session.scalars(query)]
+
+    async def owned_page(
+        self,
+        owner_realm: str,
+        owner_id: str,
+        *,
+        statuses: Collection[FileStatus],
+        after_id: str | None,
+        limit: int,
+    ) -> list[File]:
+        # Keyset paging within one owner: a range scan of ix_files_owner_listing.
+        query = (
+            select(FileRow)
+            .where(
+                FileRow.owner_realm == owner_realm,
+                FileRow.owner_id == owner_id,
+                FileRow.status.in_([status.value for status in statuses]),
+            )
+            .order_by(FileRow.id)
+            .limit(limit)
+        )
         if after_id is not None:
             query = query.where(FileRow.id > after_id)
         with unavailable_on_connection_errors():

@@ -76,7 +76,8 @@ class FileRow(Base):
 
     __table_args__ = (
         Index("ix_files_parent", "parent_kind", "parent_id"),
-        Index("ix_files_owner", "owner_realm", "owner_id"),
+        # An owner's files in id order: access checks and the signed-url face's listing.
+        Index("ix_files_owner_listing", "owner_realm", "owner_id", "id"),
     )
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
 
 from filedock.core.errors import InvalidInput, ProcessingRefused
+from filedock.core.files import DEFAULT_PAGE
 from filedock.core.model import File
 from filedock.core.principal import Principal
 from filedock.faces.context import CoreServices, services
@@ -158,10 +159,30 @@ async def file_metadata(file_id: uuid.UUID, user: EndUser, core: CoreServices) -
 
 
 @router.get("/{file_id}/download-url", openapi_extra=_AUTH_HEADERS, summary="Download URL")
-async def download_url(file_id: uuid.UUID, user: EndUser, core: CoreServices) -> JSONResponse:
-    signed = await core.files.issue_download_url(user, str(file_id))
-    expires_in = int(core.grants.download_lifetime.total_seconds())
-    return JSONResponse({"file_id": str(file_id), "url": signed.url, "expires_in": expires_in})
+async def download_url(
+    file_id: uuid.UUID,
+    user: EndUser,
+    core: CoreServices,
+    expires_in: Annotated[
+        int | None,
+        Query(description="Seconds the link lives: 1 to 604800 (7 days); default 300."),
+    ] = None,
+) -> JSONResponse:
+    link = await core.files.issue_download_url(user, str(file_id), expires_in=expires_in)
+    return JSONResponse({"file_id": str(file_id), "url": link.url, "expires_in": link.expires_in})
+
+
+@router.get("/", openapi_extra=_AUTH_HEADERS, summary="The caller's files, by id")
+async def list_files(
+    user: EndUser,
+    core: CoreServices,
+    limit: Annotated[int, Query(description="Files per page: 1 to 200.")] = DEFAULT_PAGE,
+    after: Annotated[
+        str | None, Query(description="The `next` of the previous page: files after this id.")
+    ] = None,
+) -> JSONResponse:
+    page = await core.files.list_files(user, after=after, limit=limit)
+    return JSONResponse({"files": [render_file(file) for file in page.files], "next": page.next})
 
 
 @router.delete("/{file_id}", openapi_extra=_AUTH_HEADERS, summary="Delete a file")

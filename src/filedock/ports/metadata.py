@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -60,6 +60,19 @@ class FileRecords(Protocol):
 
         For walks over every record (the reconciler) that never hold more than one page.
         """
+        ...
+
+    async def owned_page(
+        self,
+        owner_realm: str,
+        owner_id: str,
+        *,
+        statuses: Collection[FileStatus],
+        after_id: str | None,
+        limit: int,
+    ) -> list[File]:
+        """Up to `limit` records of one owner whose status is one of `statuses`, with ids
+        after `after_id` (from the start if None), by id: a keyset page of a listing."""
         ...
 
     async def existing_keys(self, keys: Sequence[str]) -> set[str]:
