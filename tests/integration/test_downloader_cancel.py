@@ -38,25 +38,10 @@ def SERVER_SETTINGS(data_dir: Path) -> dict[str, str]:
 def test_the_last_waiter_leaving_stops_the_running_extract_and_keeps_nothing(
     server: LiveServer,
 ) -> None:
-    email = f"admin-{uuid.uuid4().hex[:6]}@example.org"
-    server.cli("account", "create", "--email", email, "--type", "ADMIN")
-    headers = {"Authorization": f"Bearer {server.cli('account', 'token', '--email', email)}"}
-    column = {"is_nullable": False, "size": None, "distribution": None}
-    with server.client(headers=headers) as client:
-        item = client.post(
-            "/catalogue/items/",
-            json={
-                "name": f"big {uuid.uuid4().hex[:6]}",
-                "executor_type": "DUCKDB",
-                "spec": [
-                    {**column, "name": "id", "type": "INTEGER"},
-                    {**column, "name": "price", "type": "INTEGER"},
-                    {**column, "name": "name", "type": "STRING"},
-                ],
-                "sample": [],
-                "location": str(server.data_dir / "datasets" / "big.parquet"),
-            },
-        ).json()
+    with server.client(headers=admin_headers(server)) as client:
+        item = big_item(
+            client, server, [("id", "INTEGER"), ("price", "INTEGER"), ("name", "STRING")]
+        )
         spec = {"columns": ["id", "name", "price"], "randomize_ratio": 0.99}
         created = client.post(
             "/downloader/requests/", json={"catalogue_item_id": item["id"], "spec": spec}
@@ -83,21 +68,8 @@ def test_the_last_waiter_leaving_stops_the_running_extract_and_keeps_nothing(
 
 def test_uploads_are_processed_while_a_long_extract_runs(server: LiveServer) -> None:
     """Extracts run on a lane of their own: an upload is not held behind one."""
-    email = f"admin-{uuid.uuid4().hex[:6]}@example.org"
-    server.cli("account", "create", "--email", email, "--type", "ADMIN")
-    headers = {"Authorization": f"Bearer {server.cli('account', 'token', '--email', email)}"}
-    column = {"is_nullable": False, "size": None, "distribution": None}
-    with server.client(headers=headers) as client:
-        item = client.post(
-            "/catalogue/items/",
-            json={
-                "name": f"big {uuid.uuid4().hex[:6]}",
-                "executor_type": "DUCKDB",
-                "spec": [{**column, "name": "id", "type": "INTEGER"}],
-                "sample": [],
-                "location": str(server.data_dir / "datasets" / "big.parquet"),
-            },
-        ).json()
+    with server.client(headers=admin_headers(server)) as client:
+        item = big_item(client, server, [("id", "INTEGER")])
         spec = {"columns": ["id"], "randomize_ratio": 0.98}
         created = client.post(
             "/downloader/requests/", json={"catalogue_item_id": item["id"], "spec": spec}
@@ -118,6 +90,32 @@ def test_uploads_are_processed_while_a_long_extract_runs(server: LiveServer) -> 
             assert read.status_code == 200, read.text
         assert client.get(path).json()["status"] == "running"
         client.delete(path)
+
+
+def admin_headers(server: LiveServer) -> dict[str, str]:
+    email = f"admin-{uuid.uuid4().hex[:6]}@example.org"
+    server.cli("account", "create", "--email", email, "--type", "ADMIN")
+    return {"Authorization": f"Bearer {server.cli('account', 'token', '--email', email)}"}
+
+
+def big_item(
+    client: httpx.Client, server: LiveServer, columns: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """A DuckDB catalogue item over the big generated data set, naming `columns` of it."""
+    blank = {"is_nullable": False, "size": None, "distribution": None}
+    created = client.post(
+        "/catalogue/items/",
+        json={
+            "name": f"big {uuid.uuid4().hex[:6]}",
+            "executor_type": "DUCKDB",
+            "spec": [{**blank, "name": name, "type": kind} for name, kind in columns],
+            "sample": [],
+            "location": str(server.data_dir / "datasets" / "big.parquet"),
+        },
+    )
+    assert created.status_code == 201, created.text
+    item: dict[str, Any] = created.json()
+    return item
 
 
 def wait_for(client: httpx.Client, path: str, ready: Any) -> dict[str, Any]:
