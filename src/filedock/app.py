@@ -25,6 +25,8 @@ from filedock.faces import (
     schedules,
     signed_url,
     unrouted,
+    web_ui,
+    web_ui_api,
 )
 from filedock.faces.cors import allow_cross_origin
 from filedock.faces.cosphere import accounts as cosphere_accounts
@@ -86,6 +88,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(ops.router)
     app.include_router(bucket_events.router)
     app.include_router(landing.router)
+    app.include_router(web_ui_api.router)
+    app.include_router(web_ui.router)
     app.include_router(api_docs.router)
     api_docs.mount_assets(app)
     # Paths and methods no route serves answer in the envelope of the face they are under.

@@ -201,20 +201,72 @@ def account_token(
     typer.echo(_with_accounts(data_dir, issue))
 
 
+@cli.command("ui-link")
+def ui_link(
+    user: Annotated[
+        str | None, typer.Option(help="For /ui/ (files): the user id the link signs in as.")
+    ] = None,
+    email: Annotated[
+        str | None, typer.Option(help="For /ui/catalogue/: the cosphere account's email.")
+    ] = None,
+    expires: Annotated[str, typer.Option(help="Lifetime of a --user link: 30m, 8h, 7d.")] = "8h",
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (FILEDOCK_DATA_DIR).")] = None,
+) -> None:
+    """Print a link that signs a person in to a browser page, and nothing else.
+
+    The token rides in the link's fragment, which the browser never sends to a server. A
+    --user link holds a Bearer token of this installation (its files are those of the
+    hasura face's same user); an --email link holds the account's token, which lives
+    FILEDOCK_ACCOUNT_TOKEN_HOURS.
+    """
+    if (user is None) == (email is None):
+        _die("give --user (the files page) or --email (the catalogue page), one of them")
+    if data_dir is not None:
+        os.environ["FILEDOCK_DATA_DIR"] = str(data_dir)
+    base = _settings().public_url.rstrip("/")
+    if email is not None:
+
+        async def issue(accounts: AccountService) -> str:
+            return accounts.issue_token(await accounts.find_by_email(email))
+
+        typer.echo(f"{base}/ui/catalogue/#token={_with_accounts(data_dir, issue)}")
+        return
+    assert user is not None
+    if not user.strip():
+        _die("--user: must not be empty")
+    lifetime = _parse_duration(expires, option="--expires")
+    from filedock.auth.tokens import issue_token
+
+    settings = _settings()
+    token = issue_token(
+        settings.jwt_secret,
+        user,
+        "user",
+        lifetime,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+    typer.echo(f"{base}/ui/#token={token}")
+
+
 @s3_cli.command("cors")
 def s3_cors(
     data_dir: Annotated[Path | None, typer.Option(help="Data folder (FILEDOCK_DATA_DIR).")] = None,
 ) -> None:
-    """Let browsers on FILEDOCK_CORS_ORIGINS use the bucket's signed URLs; print the rule."""
+    """Let browsers use the bucket's signed URLs: pages on FILEDOCK_CORS_ORIGINS, and
+    filedock's own /ui/ at FILEDOCK_PUBLIC_URL. Print the rule."""
     if data_dir is not None:
         os.environ["FILEDOCK_DATA_DIR"] = str(data_dir)
     settings = _settings()
     if not settings.resolved_storage_url.startswith("s3://"):
         _die("FILEDOCK_STORAGE_URL: `s3 cors` needs an s3:// store; local files are served here")
-    origins = settings.cors_origin_list()
-    if not origins:
-        _die("FILEDOCK_CORS_ORIGINS: name the origins browsers call from, like https://app.x.org")
     import json
+    from urllib.parse import urlsplit
+
+    own = urlsplit(settings.public_url)
+    listed = settings.cors_origin_list()
+    own_origin = f"{own.scheme}://{own.netloc}"
+    origins = list(listed) if listed == ("*",) else list(dict.fromkeys([*listed, own_origin]))
 
     from filedock.ports.objectstore import StoreUnavailable
     from filedock.ports.objectstore_s3 import S3ObjectStore
@@ -350,10 +402,10 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _parse_duration(text: str) -> timedelta:
+def _parse_duration(text: str, *, option: str = "--ttl") -> timedelta:
     match = _DURATION.fullmatch(text.strip())
     if match is None or int(match.group(1)) == 0:
-        _die(f"--ttl: {text!r} is not a duration like 30s, 15m, 1h or 7d")
+        _die(f"{option}: {text!r} is not a duration like 30s, 15m, 1h or 7d")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 

@@ -37,6 +37,7 @@ from filedock.core.schedules import ScheduleDocuments, ScheduleRules
 from filedock.core.services import Services
 from filedock.core.signing import SignedGrants
 from filedock.core.upload_policy import (
+    BROWSER_UI_POLICY,
     FORM_COMMAND_POLICY,
     SCHEDULES_PREFIX,
     SIGNED_URL_POLICY,
@@ -261,6 +262,7 @@ def build_runtime(settings: Settings) -> Runtime:
         ),
         trusted_proxies=frozenset(filter(None, settings.trusted_proxies.split(","))),
         oidc_client_id=settings.oidc_client_id,
+        upload_origins=browser_upload_origins(settings),
     )
     return Runtime(
         settings=settings,
@@ -295,6 +297,7 @@ def upload_policies(settings: Settings) -> dict[str, UploadPolicy]:
             temporary_lifetime=timedelta(hours=settings.temporary_file_hours),
         ),
         replace(FORM_COMMAND_POLICY, max_bytes=settings.max_upload_bytes),
+        replace(BROWSER_UI_POLICY, max_bytes=settings.max_upload_bytes),
         UploadPolicy(
             name="schedules",
             allowed_types=tuple(sorted({content_type_for(f"x.{e}") for e in extensions})),
@@ -414,6 +417,21 @@ def open_object_store(settings: Settings, signer: BlobSigner | None = None) -> O
             timeout=timedelta(seconds=settings.store_timeout_seconds),
         )
     raise SettingsError(f"FILEDOCK_STORAGE_URL: unsupported scheme {parts.scheme!r}")
+
+
+def browser_upload_origins(settings: Settings) -> tuple[str, ...]:
+    """Where a browser sends an upload's bytes: the signed URLs' origin, for the pages' CSP."""
+    parts = urlsplit(settings.resolved_storage_url)
+    if parts.scheme == "s3":
+        endpoint = settings.s3_endpoint_url
+        # Without an endpoint, AWS: the bucket's host under amazonaws.com.
+        return (_origin(endpoint),) if endpoint else ("https://*.amazonaws.com",)
+    return (_origin(settings.public_url),)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def open_scanner(settings: Settings) -> Scanner:

@@ -19,11 +19,8 @@ def start_block(
     settings: Settings, *, url: str, listening: str, workers: int, log_format: str
 ) -> str:
     """The block for `log_format` (`console` or `json`), `url` being the public base URL."""
-    from filedock.app import create_app
-    from filedock.faces.landing import ui_path
+    from filedock.faces.landing import UI_PATH as ui
 
-    # The app is built, not started: only its routes are read (is there a web UI yet?).
-    ui = ui_path(create_app(settings, migrate=False).routes)
     base = url.rstrip("/")
     commands = _first_credential_commands(settings.data_dir)
     metrics = _metrics_access(settings)
@@ -34,7 +31,7 @@ def start_block(
                 "url": base,
                 "listening": listening,
                 "workers": workers,
-                **({"ui": base + ui} if ui else {}),
+                "ui": base + ui,
                 "docs": f"{base}/docs",
                 "redoc": f"{base}/redoc",
                 "openapi": f"{base}/openapi.json",
@@ -49,10 +46,10 @@ def start_block(
             }
         )
     processes = "1 worker process" if workers == 1 else f"{workers} worker processes"
-    lines = [f"filedock is serving at {base}", f"  listening  {listening}, {processes}"]
-    if ui:
-        lines.append(f"  UI         {base}{ui}")
-    lines += [
+    lines = [
+        f"filedock is serving at {base}",
+        f"  listening  {listening}, {processes}",
+        f"  UI         {base}{ui}  (sign in: filedock ui-link --user NAME)",
         f"  API docs   {base}/docs  (ReDoc: /redoc, schema: /openapi.json)",
         f"  health     {base}/healthz  (ready: /readyz)",
         f"  metrics    {base}/metrics  ({_METRICS_WORDS[metrics]})",

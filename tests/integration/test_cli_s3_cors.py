@@ -1,7 +1,8 @@
 """`filedock s3 cors`: the bucket's CORS rule for browsers holding signed URLs, on moto's S3.
 
 Browsers PUT and POST straight to the bucket, so the bucket, not filedock, must allow their
-origin; the command writes that rule from FILEDOCK_CORS_ORIGINS. Read back with
+origin; the command writes that rule from FILEDOCK_CORS_ORIGINS and the origin of
+FILEDOCK_PUBLIC_URL (filedock's own /ui/ page uploads from there). Read back with
 `get_bucket_cors`.
 """
 
@@ -14,17 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-from botocore.exceptions import ClientError
-
 from tests.fixtures.s3 import S3Endpoint
 
 ORIGINS = "https://app.example.org,http://localhost:5173"
+PUBLIC_URL = "https://files.example.org/filedock"
+OWN_ORIGIN = "https://files.example.org"
 
 
 def s3_cors(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("FILEDOCK_")}
-    env = {**base, "FILEDOCK_DATA_DIR": str(tmp_path)}
+    env = {**base, "FILEDOCK_DATA_DIR": str(tmp_path), "FILEDOCK_PUBLIC_URL": PUBLIC_URL}
     env.update({f"FILEDOCK_{name.upper()}": value for name, value in settings.items()})
     return subprocess.run(
         [sys.executable, "-m", "filedock", "s3", "cors"],
@@ -55,7 +55,11 @@ def test_the_rule_names_the_origins_and_what_signed_urls_need_and_is_printed(
     assert done.returncode == 0, done.stderr
     (rule,) = bucket_rules(s3_endpoint, s3_bucket)
     assert rule["ID"] == "filedock"
-    assert rule["AllowedOrigins"] == ["https://app.example.org", "http://localhost:5173"]
+    assert rule["AllowedOrigins"] == [
+        "https://app.example.org",
+        "http://localhost:5173",
+        OWN_ORIGIN,
+    ]
     assert {"GET", "HEAD", "PUT", "POST"} <= set(rule["AllowedMethods"])
     assert rule["AllowedHeaders"] == ["*"]
     assert rule["ExposeHeaders"] == ["ETag", "Content-Length", "Content-Range", "Location"]
@@ -82,7 +86,10 @@ def test_running_it_again_replaces_its_own_rule_and_keeps_the_buckets_others(
     )
     assert (first.returncode, again.returncode) == (0, 0), again.stderr
     rules = {rule["ID"]: rule["AllowedOrigins"] for rule in bucket_rules(s3_endpoint, s3_bucket)}
-    assert rules == {"cdn": ["https://cdn.example.org"], "filedock": ["https://new.example.org"]}
+    assert rules == {
+        "cdn": ["https://cdn.example.org"],
+        "filedock": ["https://new.example.org", OWN_ORIGIN],
+    }
     assert "1 other rule(s) kept" in again.stderr
 
 
@@ -93,15 +100,14 @@ def test_a_local_store_is_refused_in_one_line(tmp_path: Path) -> None:
     assert line.startswith("filedock: FILEDOCK_STORAGE_URL:") and "s3://" in line
 
 
-def test_without_origins_nothing_is_written_and_one_line_says_why(
+def test_without_cors_origins_the_rule_names_filedocks_own_address_for_its_ui(
     tmp_path: Path, s3_endpoint: S3Endpoint, s3_bucket: str
 ) -> None:
     done = s3_cors(tmp_path, **on_bucket(s3_endpoint, s3_bucket))
-    assert done.returncode == 2 and done.stdout == ""
-    (line,) = done.stderr.strip().splitlines()
-    assert line.startswith("filedock: FILEDOCK_CORS_ORIGINS:")
-    with pytest.raises(ClientError, match="NoSuchCORSConfiguration"):
-        s3_endpoint.client().get_bucket_cors(Bucket=s3_bucket)
+    assert done.returncode == 0, done.stderr
+    assert [rule["AllowedOrigins"] for rule in bucket_rules(s3_endpoint, s3_bucket)] == [
+        [OWN_ORIGIN]
+    ]
 
 
 def test_a_missing_bucket_fails_in_one_line(tmp_path: Path, s3_endpoint: S3Endpoint) -> None:

@@ -72,9 +72,10 @@ def test_the_landing_page_links_the_docs_the_operations_and_lists_every_face(
     page = Page(landing.text)
     for path in ("/docs", "/redoc", "/openapi.json", "/healthz", "/readyz", "/metrics"):
         assert path in page.links, path
-    # The web UI is linked exactly when this server serves it.
-    has_ui = get(server, "/ui/").status_code != 404
-    assert ("/ui/" in page.links) is has_ui
+    # The web pages it links are served.
+    for path in ("/ui/", "/ui/catalogue/"):
+        assert path in page.links, path
+        assert get(server, path).status_code == 200, path
     for prefix in FACE_PREFIXES:
         assert f"<code>{prefix}</code>" in landing.text, prefix
     assert "filedock apikey create --name" in landing.text

@@ -105,7 +105,7 @@ def test_on_a_terminal_serve_prints_readable_lines_and_the_start_block_once(
     with (tmp_path / "stdout").open("wb") as stdout:
         try:
             with serving(tmp_path / "data", stderr, stdout) as url:
-                ui_served = httpx.get(f"{url}/ui/", timeout=5).status_code != 404
+                ui_status = httpx.get(f"{url}/ui/", timeout=5).status_code
                 # Each worker logs its start: both have, before the block is checked.
                 time.sleep(1)
         finally:
@@ -118,8 +118,9 @@ def test_on_a_terminal_serve_prints_readable_lines_and_the_start_block_once(
 
     for line in block_lines(url, tmp_path / "data"):
         assert lines.count(line) == 1, f"{line!r} in:\n{text}"
-    # The UI is named exactly when this server serves it.
-    assert (f"  UI         {url}/ui/" in lines) is ui_served
+    # The UI it names is served, and the line says how to sign in to it.
+    assert ui_status == 200
+    assert f"  UI         {url}/ui/  (sign in: filedock ui-link --user NAME)" in lines
     assert not any(line.lstrip().startswith("{") for line in lines), text
     # Readable: time, level, event, then key=value pairs, e.g. the request served above.
     started = [line for line in lines if "filedock started" in line]

@@ -45,3 +45,5 @@ class Services:
     trusted_proxies: frozenset[str]
     # The OpenID Connect client the cosphere sign-in page uses; None: sign-in is off.
     oidc_client_id: str | None
+    # Where browsers send upload bytes (the signed URLs' origins), for the web pages' CSP.
+    upload_origins: tuple[str, ...] = ()

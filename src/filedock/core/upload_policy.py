@@ -91,6 +91,18 @@ FORM_COMMAND_POLICY = UploadPolicy(
     temporary_lifetime=timedelta(hours=24),
 )
 
+# The `/ui/` page's drag-and-drop uploads: any type (processing still refuses executables and
+# sniffs what the bytes are), up to the server's upload limit; a URL lives an hour, enough
+# to send a large file over a slow line.
+BROWSER_UI_POLICY = UploadPolicy(
+    name="ui",
+    allowed_types=(),
+    max_bytes=5 * 1024**3,
+    key_prefix="ui_uploads/",
+    url_expiry=timedelta(hours=1),
+    temporary_lifetime=timedelta(hours=24),
+)
+
 MAX_FILENAME_LENGTH = 255
 
 # Extensions the platform's table may not know (or maps differently on some systems).

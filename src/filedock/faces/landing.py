@@ -1,6 +1,6 @@
 """The landing page at `/`: what a person who opens filedock's address finds there.
 
-Links to the web UI (when this build has one), the API docs, the schema and the operations
+Links to the web pages (files, catalogue), the API docs, the schema and the operations
 endpoints, and the APIs (faces) filedock speaks with their path prefixes. A static page under
 the same strict headers as the sign-in page: nothing loads but its own nonce'd style.
 """
@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import html
 import secrets
-from collections.abc import Iterable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from starlette.routing import BaseRoute
 
 from filedock.faces.api_docs import REDOC_PATH, SWAGGER_UI_PATH
 from filedock.faces.cosphere.envelope import page_headers
@@ -49,15 +47,6 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
 router = APIRouter(include_in_schema=False)
 
 
-def ui_path(routes: Iterable[BaseRoute]) -> str | None:
-    """`/ui/` when some route serves it (the web UI comes with its own face), else None."""
-    for route in routes:
-        path = str(getattr(route, "path", ""))
-        if path == UI_PATH.rstrip("/") or path.startswith(UI_PATH):
-            return UI_PATH
-    return None
-
-
 @router.api_route("/", methods=["GET", "HEAD"])
 async def landing(request: Request) -> HTMLResponse:
     root = request.scope.get("root_path", "")
@@ -65,7 +54,7 @@ async def landing(request: Request) -> HTMLResponse:
     page = _PAGE.format(
         nonce=nonce,
         title=html.escape(request.app.title),
-        start=_start_links(root, ui_path(request.app.routes), request.app.openapi_url),
+        start=_start_links(root, request.app.openapi_url),
         faces="\n".join(_face_row(root, *face) for face in FACES),
         operations="\n".join(
             f'<li><a href="{root}{path}"><code>{path}</code></a> {html.escape(what)}</li>'
@@ -75,10 +64,13 @@ async def landing(request: Request) -> HTMLResponse:
     return HTMLResponse(page, headers=page_headers(f"style-src 'nonce-{nonce}'"))
 
 
-def _start_links(root: str, ui: str | None, openapi_url: str | None) -> str:
-    links = []
-    if ui is not None:
-        links.append(f'<li><a href="{root}{ui}">UI</a>: files and datasets in the browser</li>')
+def _start_links(root: str, openapi_url: str | None) -> str:
+    links = [
+        f'<li><a href="{root}{UI_PATH}">My files</a>: upload, share and download in the browser'
+        f' (sign in with a link from <code>filedock ui-link</code>)</li>',
+        f'<li><a href="{root}{UI_PATH}catalogue/">Catalogue</a>: search datasets and download'
+        " filtered, sampled extracts</li>",
+    ]
     links.append(
         f'<li><a href="{root}{SWAGGER_UI_PATH}">API docs</a> (Swagger UI: try every '
         f'operation here), or the same as <a href="{root}{REDOC_PATH}">ReDoc</a></li>'

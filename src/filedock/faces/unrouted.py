@@ -10,7 +10,15 @@ from starlette.exceptions import HTTPException
 from starlette.types import Scope
 
 from filedock.core.errors import NotFound, Unavailable
-from filedock.faces import blobs, bucket_events, hasura, s3_command, schedules, signed_url
+from filedock.faces import (
+    blobs,
+    bucket_events,
+    hasura,
+    s3_command,
+    schedules,
+    signed_url,
+    web_ui_api,
+)
 from filedock.faces.cosphere import envelope
 from filedock.faces.errors import Failure, MethodNotAllowed, Renderer, RequestTimedOut
 from filedock.ports.presign import BLOBS_PATH
@@ -26,6 +34,7 @@ _FACES: tuple[tuple[str, Renderer], ...] = (
     ("/downloader", envelope.render_error),
     (BLOBS_PATH.rstrip("/"), blobs.render_error),
     ("/_hooks", bucket_events.render_error),
+    (web_ui_api.API_PATH, web_ui_api.render_error),
 )
 
 
