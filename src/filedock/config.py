@@ -19,6 +19,7 @@ from filedock.auth.oidc import GOOGLE_ISSUER, GOOGLE_JWKS_URL
 from filedock.core.catalogue_model import DATASETS_PREFIX
 from filedock.core.files import PRIVATE_PREFIX
 from filedock.core.upload_policy import (
+    BROWSER_UI_POLICY,
     FORM_COMMAND_POLICY,
     LANDING_PREFIX,
     SCHEDULES_PREFIX,
@@ -362,6 +363,7 @@ class Settings(BaseSettings):
         return (
             LANDING_PREFIX,
             FORM_COMMAND_POLICY.key_prefix,
+            BROWSER_UI_POLICY.key_prefix,
             PRIVATE_PREFIX,
             self.signed_url_key_prefix,
             SCHEDULES_PREFIX,
@@ -429,8 +431,15 @@ def load_settings(**overrides: Any) -> Settings:
     return settings
 
 
+# Read by `filedock.client` and the file commands, never by the server: known, so a shell
+# set up for the client still runs `filedock serve` or `filedock apikey create`.
+CLIENT_VARIABLES = frozenset(
+    {"FILEDOCK_URL", "FILEDOCK_API_KEY", "FILEDOCK_USER_ID", "FILEDOCK_TOKEN"}
+)
+
+
 def _refuse_unknown_variables() -> None:
-    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | CLIENT_VARIABLES
     for name in sorted(os.environ):
         if name.startswith(ENV_PREFIX) and name not in known:
             raise SettingsError(f"{name}: unknown setting (see docs/configuration.md)")

@@ -75,6 +75,20 @@ def test_unknown_setting_is_refused(tmp_path: Path) -> None:
     ]
 
 
+def test_a_shell_set_up_for_the_client_still_runs_server_commands(tmp_path: Path) -> None:
+    # docs/quickstart.md exports these, then makes an API key and an account in that shell.
+    client = {
+        "FILEDOCK_URL": "http://127.0.0.1:8000",
+        "FILEDOCK_API_KEY": "fdk_something",
+        "FILEDOCK_USER_ID": "4e56e5ac-5180-4a20-a667-ce2167936aed",
+        "FILEDOCK_TOKEN": "eyJ.e30.x",
+    }
+    data = str(tmp_path)
+    result = filedock("apikey", "create", "--name", "laptop", "--data-dir", data, env=client)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
 def test_bad_storage_url_is_refused(tmp_path: Path) -> None:
     result = filedock(
         "migrate", "--data-dir", str(tmp_path), env={"FILEDOCK_STORAGE_URL": "ftp://x"}

@@ -253,6 +253,7 @@ async def test_profiling_fills_spec_and_sample_from_the_location(world: Any) -> 
         "store:files/ann/secret.csv",
         "store:uploads/",
         "store:direct_uploads/ann/",
+        "store:ui_uploads/ann.csv",
         "store:schedules/ann/secret.csv",
         "store:",
         "store:datasets",

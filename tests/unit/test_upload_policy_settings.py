@@ -83,6 +83,7 @@ def test_the_catalogue_datasets_prefix_defaults_to_datasets_and_is_read_from_the
         ({"FILEDOCK_CATALOGUE_DATASETS_PREFIX": "files/datasets/"}, "overlap.*'files/'"),
         ({"FILEDOCK_CATALOGUE_DATASETS_PREFIX": "uploads/"}, "overlap.*'uploads/'"),
         ({"FILEDOCK_CATALOGUE_DATASETS_PREFIX": "direct_uploads/"}, "overlap"),
+        ({"FILEDOCK_CATALOGUE_DATASETS_PREFIX": "ui_uploads/x/"}, "overlap.*'ui_uploads/'"),
         ({"FILEDOCK_CATALOGUE_DATASETS_PREFIX": "schedules/data/"}, "overlap.*'schedules/'"),
         (
             {
