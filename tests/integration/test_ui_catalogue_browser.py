@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.fixtures.browser import accessibility_violations
 from tests.fixtures.oidc import OidcProvider
 from tests.fixtures.server import LiveServer
 
@@ -185,7 +186,7 @@ def test_an_extract_requested_in_the_catalogue_page_downloads_the_filtered_rows(
 
     page.get_by_role("button", name="Estimate").click()
     estimate = page.locator("#estimate-result")
-    estimate.filter(has_text=re.compile(r"Estimated size: [\d.]+ (B|KB|MB)")).wait_for(
+    estimate.filter(has_text=re.compile(r"Estimated size: [\d.]+ (B|KiB|MiB)")).wait_for(
         timeout=20_000
     )
 
@@ -193,7 +194,7 @@ def test_an_extract_requested_in_the_catalogue_page_downloads_the_filtered_rows(
     download = page.get_by_role("link", name="Download result")
     download.wait_for(state="visible", timeout=EXTRACT_TIMEOUT_MS)
     assert page.locator("#run-status").inner_text() == "done"
-    assert re.fullmatch(r"Size: [\d.]+ (B|KB)\.", page.locator("#run-detail").inner_text())
+    assert re.fullmatch(r"Size: [\d.]+ (B|KiB)\.", page.locator("#run-detail").inner_text())
     assert page.locator("#cancel").is_hidden()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "ui-catalogue.png"), full_page=True)
@@ -209,6 +210,28 @@ def test_an_extract_requested_in_the_catalogue_page_downloads_the_filtered_rows(
         if row["price"] >= 78
     ]
     assert want and sorted(rows, key=lambda r: int(r["id"])) == want
+    offline.assert_clean()
+
+
+def test_the_page_breaks_no_accessibility_rule_in_any_state(
+    server: LiveServer, offline: OfflinePage, item_name: str, researcher: str
+) -> None:
+    page = offline.page
+    page.goto(f"{server.base_url}/ui/catalogue/")
+    page.get_by_label("Account token").wait_for()
+    assert accessibility_violations(page) == []  # signed out
+    page.goto("about:blank")  # the link then loads the page anew, not as a fragment change
+    sign_in_by_link(server, offline, researcher)
+    assert accessibility_violations(page) == []  # signed in, nothing searched
+    choose(page, item_name)
+    add_filter(page, "price", "<", "cheap")
+    page.get_by_role("button", name="Estimate").click()
+    page.locator("[aria-invalid=true]").first.wait_for(timeout=20_000)
+    assert accessibility_violations(page) == []  # the form, showing the server's complaint
+    page.locator("#filters .filter").last.get_by_label("Value").fill("78")
+    page.get_by_role("button", name="Request extract").click()
+    page.get_by_role("link", name="Download result").wait_for(timeout=EXTRACT_TIMEOUT_MS)
+    assert accessibility_violations(page) == []  # the finished request
     offline.assert_clean()
 
 

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.fixtures.browser import accessibility_violations
 from tests.fixtures.server import LiveServer
 from tests.integration.signed_url_support import EICAR
 
@@ -202,6 +203,21 @@ def test_the_eicar_string_is_refused_as_infected_and_offers_no_download(
         visit.page.get_by_label("Share link for report.csv").wait_for()
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         visit.page.screenshot(path=str(SCREENSHOTS / "ui-files.png"), full_page=True)
+
+
+def test_the_page_breaks_no_accessibility_rule_in_any_state(visit: Visit) -> None:
+    page = visit.page
+    assert accessibility_violations(page) == []  # signed in, nothing uploaded yet
+    visit.drop("report.csv", b"quarter,revenue\nQ1,10\n")
+    visit.drop("eicar.txt", EICAR)
+    visit.wait_for_status("report.csv", "ready")
+    visit.wait_for_status("eicar.txt", "infected")
+    visit.row("report.csv").get_by_role("button", name="Share report.csv").click()
+    page.get_by_label("Share link for report.csv").wait_for()
+    assert accessibility_violations(page) == []
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("Token").wait_for()
+    assert accessibility_violations(page) == []
 
 
 def test_delete_removes_the_file_from_the_list_and_the_server(visit: Visit) -> None:
