@@ -264,3 +264,20 @@ def test_a_token_this_server_did_not_sign_shows_the_sign_in_form(
     page.locator("#who-name").filter(has_text="pasted-user").wait_for(timeout=WAIT_MS)
     assert errors == []
     context.close()
+
+
+def test_an_upload_the_store_never_answers_says_so_and_leaves_the_file_pending(
+    visit: Visit,
+) -> None:
+    # The browser cannot reach the store (a network fault, or a bucket without the CORS rule
+    # of `filedock s3 cors`): the page reads no answer at all.
+    visit.page.route(lambda url: "/ui_uploads/" in url, lambda route: route.abort())
+    visit.drop("lost.txt", b"never arrives\n")
+
+    visit.transfer("lost.txt").filter(has_text="did not take the upload").wait_for(
+        timeout=WAIT_MS
+    )
+    visit.page.get_by_role("button", name="Refresh").click()
+    visit.row("lost.txt").locator(".status-pending").wait_for(timeout=WAIT_MS)
+    assert visit.row("lost.txt").get_by_role("button", name="Download lost.txt").count() == 0
+    assert visit.page_errors == [] and visit.csp_violations == []

@@ -85,8 +85,17 @@
     fd.call("POST", api + "uploads", {filename: file.name}).then(function (answer) {
       if (answer.status !== 201) { show("rejected", message(answer)); return null; }
       show("uploading", "uploading");
-      return send(file, answer.body.upload, bar).then(function (ok) {
-        if (!ok) { show("failed", "the upload did not complete"); return null; }
+      return send(file, answer.body.upload, bar).then(function (status) {
+        if (status === 0) {
+          // No answer the page may read: the network, or a store that does not allow this
+          // page's origin (an S3 bucket needs `filedock s3 cors`).
+          show("failed", "the store did not take the upload (network, or the store's CORS)");
+          return null;
+        }
+        if (status < 200 || status >= 300) {
+          show("failed", "the store refused the upload (HTTP " + status + ")");
+          return null;
+        }
         bar.value = 100;
         show("processing", "processing");
         loadFiles(false);
@@ -95,6 +104,7 @@
     }).catch(function () { show("failed", "the server could not be reached"); });
   }
 
+  // Resolves to the store's HTTP status, or 0 when there was no answer the page may read.
   function send(file, request, bar) {
     // XMLHttpRequest, not fetch: only it reports upload progress.
     return new Promise(function (resolve) {
@@ -106,9 +116,9 @@
       xhr.upload.addEventListener("progress", function (event) {
         if (event.lengthComputable) { bar.value = Math.round(100 * event.loaded / event.total); }
       });
-      xhr.addEventListener("load", function () { resolve(xhr.status >= 200 && xhr.status < 300); });
-      xhr.addEventListener("error", function () { resolve(false); });
-      xhr.addEventListener("abort", function () { resolve(false); });
+      xhr.addEventListener("load", function () { resolve(xhr.status); });
+      xhr.addEventListener("error", function () { resolve(0); });
+      xhr.addEventListener("abort", function () { resolve(0); });
       xhr.send(file);
     });
   }
