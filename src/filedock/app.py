@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from filedock import __version__
 from filedock.body_guard import guard_bodies
 from filedock.config import Settings, load_settings
 from filedock.faces import (
@@ -19,6 +20,7 @@ from filedock.faces import (
     bucket_events,
     hasura,
     landing,
+    openapi,
     ops,
     s3_command,
     schedule_participants,
@@ -33,6 +35,7 @@ from filedock.faces.cosphere import accounts as cosphere_accounts
 from filedock.faces.cosphere import catalogue as cosphere_catalogue
 from filedock.faces.cosphere import downloads as cosphere_downloads
 from filedock.observability import RequestContext, configure_logging
+from filedock.public_redirects import PublicRedirects
 from filedock.runtime import build_runtime
 
 log = logging.getLogger("filedock.app")
@@ -64,7 +67,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
     app = FastAPI(
         title="filedock",
-        version="0.1.0",
+        version=__version__,
         description="Self-hosted file service speaking five existing file APIs on one core.",
         lifespan=lifespan,
         # filedock exports Prometheus metrics and JSON logs; FastAPI's OpenTelemetry hooks
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(web_ui.router)
     app.include_router(api_docs.router)
     api_docs.mount_assets(app)
+    openapi.install(app)
     # Paths and methods no route serves answer in the envelope of the face they are under.
     app.add_exception_handler(StarletteHTTPException, unrouted.render_unrouted)
     app.add_exception_handler(Exception, _last_resort)
@@ -104,6 +108,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     )
     # Inside RequestContext, so preflights are logged and carry a request id too.
     allow_cross_origin(app, settings.cors_origin_list())
+    # Behind a proxy the server sees neither the client's scheme nor its port.
+    app.add_middleware(PublicRedirects, public_url=settings.public_url)
     app.add_middleware(RequestContext)
     return app
 

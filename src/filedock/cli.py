@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
+from filedock.cli_config import register as register_config_commands
 from filedock.cli_files import register as register_file_commands
 from filedock.config import Settings, SettingsError, load_settings
 
@@ -25,9 +26,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-cli = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="filedock: a self-hosted file service."
-)
+cli = typer.Typer(no_args_is_help=True, help="filedock: a self-hosted file service.")
 token_cli = typer.Typer(no_args_is_help=True, help="Bearer tokens for scripts and tests.")
 cli.add_typer(token_cli, name="token")
 apikey_cli = typer.Typer(no_args_is_help=True, help="API keys for trusted back-ends.")
@@ -36,13 +35,41 @@ account_cli = typer.Typer(no_args_is_help=True, help="Accounts of the cosphere A
 cli.add_typer(account_cli, name="account")
 s3_cli = typer.Typer(no_args_is_help=True, help="The S3 bucket of an s3:// store.")
 cli.add_typer(s3_cli, name="s3")
+register_config_commands(cli)
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except SettingsError as exc:
+        # Raised where a backend is opened, e.g. a setting that needs an extra not installed.
+        _die(str(exc))
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from filedock import __version__
+
+        typer.echo(f"filedock {__version__}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """filedock: a self-hosted file service."""
 
 
 @cli.command()
@@ -62,6 +89,7 @@ def serve(
     from filedock.start_block import start_block
 
     _check_storage(settings)
+    _check_libmagic()
     _check_port(host, port)
     # `auto` is decided once, here: the server and its workers write to this same stderr.
     log_format = resolve_log_format(settings.log_format)
@@ -69,7 +97,7 @@ def serve(
     upgrade(settings.resolved_database_url)
     # The server imports the app in its worker; settings travel there through the environment.
     os.environ["FILEDOCK_DATA_DIR"] = str(settings.data_dir.resolve())
-    os.environ["FILEDOCK_JWT_SECRET"] = settings.jwt_secret
+    os.environ["FILEDOCK_JWT_SECRET"] = settings.jwt_secret.get_secret_value()
     os.environ["FILEDOCK_LOG_FORMAT"] = log_format
     public_url = settings.public_url
     if "public_url" not in settings.model_fields_set:
@@ -120,7 +148,7 @@ def token_create(
     settings = _settings()
     typer.echo(
         issue_token(
-            settings.jwt_secret,
+            settings.jwt_secret.get_secret_value(),
             user,
             role,
             lifetime,
@@ -239,7 +267,7 @@ def ui_link(
 
     settings = _settings()
     token = issue_token(
-        settings.jwt_secret,
+        settings.jwt_secret.get_secret_value(),
         user,
         "user",
         lifetime,
@@ -373,6 +401,15 @@ def _open_store(settings: Settings) -> ObjectStore:
     except (SettingsError, ValueError) as exc:
         message = str(exc)
         _die(message if message.startswith("FILEDOCK_") else f"FILEDOCK_STORAGE_URL: {message}")
+
+
+def _check_libmagic() -> None:
+    from filedock.core.sniffing import LibmagicMissing, require_libmagic
+
+    try:
+        require_libmagic()
+    except LibmagicMissing as exc:
+        _die(str(exc))
 
 
 def _check_port(host: str, port: int) -> None:

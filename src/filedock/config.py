@@ -1,6 +1,8 @@
 """Settings, read once at start-up from `FILEDOCK_*` environment variables (and `.env`).
 
-A bad or unknown value stops start-up with one line naming the variable (`SettingsError`).
+A bad or unknown value stops start-up with one line naming the variable (`SettingsError`),
+whether it came from the environment or from `.env`. Secrets are `SecretStr`, so a repr, a
+log line or a traceback never shows them.
 """
 
 from __future__ import annotations
@@ -8,14 +10,16 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from filedock.auth.oidc import GOOGLE_ISSUER, GOOGLE_JWKS_URL
+from filedock.config_view import ENV_FILE, dotenv_variables, given_value, without_password
 from filedock.core.catalogue_model import DATASETS_PREFIX
 from filedock.core.files import PRIVATE_PREFIX
 from filedock.core.upload_policy import (
@@ -31,6 +35,13 @@ from filedock.ports.presign import UploadLimits, check_limits
 from filedock.ports.scanner_clamd import parse_clamd_url
 
 ENV_PREFIX = "FILEDOCK_"
+# Never shown: masked by `filedock config check`, left out of error lines.
+SECRET_SETTINGS = frozenset(
+    {"jwt_secret", "metrics_token", "hasura_gateway_secret", "bucket_notification_token"}
+)
+# URLs a password may be written into (`postgresql://user:pass@host/db`).
+URL_SETTINGS = frozenset({"database_url", "spark_remote", "s3_endpoint_url", "clamd_url"})
+_MIN_TOKEN_CHARACTERS = 16
 LOG_FORMATS = ("auto", "console", "json")
 _MEMORY_SIZE = r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
 
@@ -41,7 +52,7 @@ class SettingsError(Exception):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
+        env_prefix=ENV_PREFIX, env_file=ENV_FILE, extra="ignore", validate_default=True
     )
 
     data_dir: Path = Path("./data")
@@ -56,7 +67,8 @@ class Settings(BaseSettings):
     # Web apps' origins allowed to call the faces from a browser (faces/cors.py),
     # comma-separated, like https://app.example.org; `*` alone: any origin. None by default.
     cors_origins: str = ""
-    jwt_secret: str = ""
+    # Empty: the one kept in the data folder (`load_settings`).
+    jwt_secret: SecretStr = SecretStr("")
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwks_url: str | None = None
@@ -86,7 +98,7 @@ class Settings(BaseSettings):
     reconcile_seconds: float = Field(default=3600.0, gt=0)
     # Bearer token a bucket's webhook (MinIO `notify_webhook` auth_token) must send; unset
     # turns the notification endpoint off.
-    bucket_notification_token: str | None = Field(default=None, min_length=16)
+    bucket_notification_token: SecretStr | None = None
     fsync: bool = False
     clamd_url: str | None = None
     # The signed-url face's upload policy; the defaults are seed 001's.
@@ -141,11 +153,24 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     # `/metrics`: with a token, only `Authorization: Bearer <token>` reads it; without one it
     # is served only when FILEDOCK_METRICS_PUBLIC is true (a private network), else 404.
-    metrics_token: str | None = Field(default=None, min_length=16)
+    metrics_token: SecretStr | None = None
     # Seed 004 behind a gateway: X-Hasura-User-Id / X-Hasura-Role are believed only from a
     # request that also carries this secret in X-Filedock-Gateway-Secret; off when unset.
-    hasura_gateway_secret: str | None = Field(default=None, min_length=16)
+    hasura_gateway_secret: SecretStr | None = None
     metrics_public: bool = False
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # SecretStr masks itself; a URL's password is masked here.
+        for name, value in super().__repr_args__():
+            url = name in URL_SETTINGS and isinstance(value, str)
+            yield name, without_password(value) if url else value
+
+    @field_validator("metrics_token", "hasura_gateway_secret", "bucket_notification_token")
+    @classmethod
+    def _tokens_are_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < _MIN_TOKEN_CHARACTERS:
+            raise ValueError(f"must be at least {_MIN_TOKEN_CHARACTERS} characters long")
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -411,10 +436,22 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read and validate the settings; raise `SettingsError` naming the first bad variable."""
+    """Read and validate the settings; raise `SettingsError` naming the first bad variable.
+
+    Makes the data folder, and the signing secret kept there unless one is set.
+    """
+    settings = read_settings(**overrides)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.jwt_secret.get_secret_value():
+        settings.jwt_secret = SecretStr(_data_dir_secret(settings.data_dir))
+    return settings
+
+
+def read_settings(**overrides: Any) -> Settings:
+    """The settings as `load_settings` reads them, without writing anything."""
     _refuse_unknown_variables()
     try:
-        settings = Settings(**overrides)
+        return Settings(**overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
         message = str(error["msg"]).removeprefix("Value error, ")
@@ -422,13 +459,9 @@ def load_settings(**overrides: Any) -> Settings:
             # A check across variables (model_validator) names them in its own message.
             raise SettingsError(message) from None
         field = str(error["loc"][0])
-        raw = os.environ.get(ENV_PREFIX + field.upper())
+        raw = None if field in SECRET_SETTINGS else given_value(ENV_PREFIX + field.upper())
         got = f" (got {raw!r})" if raw is not None else ""
         raise SettingsError(f"{ENV_PREFIX}{field.upper()}: {message}{got}") from None
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if not settings.jwt_secret:
-        settings.jwt_secret = _data_dir_secret(settings.data_dir)
-    return settings
 
 
 # Read by `filedock.client` and the file commands, never by the server: known, so a shell
@@ -443,6 +476,10 @@ def _refuse_unknown_variables() -> None:
     for name in sorted(os.environ):
         if name.startswith(ENV_PREFIX) and name not in known:
             raise SettingsError(f"{name}: unknown setting (see docs/configuration.md)")
+    # pydantic-settings reads `.env` names whatever their case, so they are checked so too.
+    for name in dotenv_variables():
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
+            raise SettingsError(f"{name}: unknown setting in .env (see docs/configuration.md)")
 
 
 def _data_dir_secret(data_dir: Path) -> str:

@@ -3,6 +3,11 @@ every request.
 
 A pure ASGI middleware (not `BaseHTTPMiddleware`) so streamed bodies pass untouched and the
 per-request cost stays a few microseconds.
+
+Under `filedock serve` every worker process writes its metrics to files in the folder
+`PROMETHEUS_MULTIPROC_DIR` names (server.py makes it), and a scrape, whichever process
+answers it, adds them all up (`metrics_text`). The gauges read from the database are set
+at each scrape and shown as the most recent value any process set.
 """
 
 from __future__ import annotations
@@ -17,38 +22,44 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from filedock.core.rate_limit import client_address
+from filedock.metrics import (
+    RECONCILE_LAST_RUN,
+    RECONCILE_ORPHANS_REMOVED,
+    RECONCILE_RECORDS_MISSING_OBJECT,
+    RECONCILE_UNFINISHED_REMOVED,
+)
 
 if TYPE_CHECKING:
     from filedock.core.reconcile import ReconcileReport
 
+# prometheus_client chose its storage when it was imported, from this same variable.
+MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+# Uploads and downloads of several GiB take minutes, extracts' downloads longer: the buckets
+# reach an hour, or every transfer would land in +Inf.
+TRANSFER_BUCKETS = (
+    *(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    *(30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0),
+)
 REQUESTS = Counter(
     "filedock_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
 )
 LATENCY = Histogram(
-    "filedock_http_request_seconds", "Time to the end of the response", ["method", "route"]
+    "filedock_http_request_seconds",
+    "Time to the end of the response",
+    ["method", "route"],
+    buckets=TRANSFER_BUCKETS,
 )
-FILES = Gauge("filedock_files", "File records by status", ["status"])
-JOBS = Gauge("filedock_jobs", "Job rows by status", ["status"])
-# Values of the last reconciliation round: an alert on a non-zero value means drift was found.
-RECONCILE_ORPHANS_REMOVED = Gauge(
-    "filedock_reconcile_orphans_removed",
-    "Objects without a record deleted by the last reconciliation",
+RECEIVED = Counter(
+    "filedock_http_received_bytes_total", "Request body bytes received", ["method", "route"]
 )
-RECONCILE_RECORDS_MISSING_OBJECT = Gauge(
-    "filedock_reconcile_records_missing_object",
-    "Records marked failed by the last reconciliation because their object is gone",
-)
-RECONCILE_UNFINISHED_REMOVED = Gauge(
-    "filedock_reconcile_unfinished_removed",
-    "Writes a dead writer left unfinished, removed by the last reconciliation",
-)
-RECONCILE_LAST_RUN = Gauge(
-    "filedock_reconcile_last_run_timestamp_seconds",
-    "When the last reconciliation round finished, in Unix seconds",
-)
+SENT = Counter("filedock_http_sent_bytes_total", "Response body bytes sent", ["method", "route"])
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -172,6 +183,16 @@ _CONSOLE_TIME = "%H:%M:%S"
 _ISO_UTC = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
+def metrics_text() -> bytes:
+    """The Prometheus exposition of every process of this server (or of this one alone when
+    it runs by itself, as the in-process tests run it)."""
+    if MULTIPROCESS_DIR is None:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=MULTIPROCESS_DIR)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
 def record_reconcile(report: ReconcileReport) -> None:
     """Publish a finished reconciliation round; a stale timestamp means rounds are failing."""
     RECONCILE_ORPHANS_REMOVED.set(report.orphans_removed)
@@ -198,20 +219,35 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
+        received = sent = 0
+        headers: list[tuple[bytes, bytes]] = []
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+            return message
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
+            nonlocal status, sent, headers
+            kind = message["type"]
+            if kind == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
+                headers = message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
                 ]
+            elif kind == "http.response.body":
+                sent += len(message.get("body", b""))
+            elif kind == "http.response.pathsend":
+                # A local file the server sends itself (FileResponse): its Content-Length.
+                sent += _content_length(headers)
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, counted_receive, send_with_id)
         except ClientDisconnect:
             # Outside a face (which answers it itself): nobody is left to answer.
             status = CLIENT_CLOSED_REQUEST
@@ -229,6 +265,10 @@ class RequestContext:
             route = _route_template(scope)
             REQUESTS.labels(scope["method"], route, str(status)).inc()
             LATENCY.labels(scope["method"], route).observe(elapsed)
+            if received:
+                RECEIVED.labels(scope["method"], route).inc(received)
+            if sent:
+                SENT.labels(scope["method"], route).inc(sent)
             if access_log.isEnabledFor(logging.INFO):
                 line = {
                     "method": scope["method"],
@@ -236,9 +276,22 @@ class RequestContext:
                     "status": status,
                     "ms": round(elapsed * 1000, 2),
                     "request_id": request_id,
+                    "client": _client(scope),
                 }
                 access_log.info("request", extra={ACCESS_FIELDS: line})
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _client(scope: Scope) -> str:
+    """The client's address as the faces see it: `X-Forwarded-For` only from a trusted proxy."""
+    peer = scope.get("client")
+    state = getattr(scope.get("app"), "state", None)
+    trusted = getattr(getattr(state, "services", None), "trusted_proxies", frozenset())
+    forwarded = next(
+        (value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"),
+        None,
+    )
+    return client_address(peer[0] if peer else None, forwarded, trusted)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
@@ -247,6 +300,13 @@ def _incoming_request_id(scope: Scope) -> str | None:
             text = value.decode("latin-1")
             return text if _REQUEST_ID.fullmatch(text) else None
     return None
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
 
 
 def _route_template(scope: Scope) -> str:

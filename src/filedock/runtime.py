@@ -8,10 +8,11 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from filedock.auth.cognito import CognitoVerifier
@@ -29,7 +30,8 @@ from filedock.core.downloads import DownloadService
 from filedock.core.end_users import EndUserAuthenticator
 from filedock.core.extracts import ExtractRunner, ExtractSettings
 from filedock.core.files import PRIVATE_PREFIX, PROCESS_FILE_JOB, FileService, ReadWait
-from filedock.core.operations import Operations, SharedSecret
+from filedock.core.model import FileStatus
+from filedock.core.operations import Check, Operations, SharedSecret
 from filedock.core.processing import FileProcessor
 from filedock.core.rate_limit import RateLimiter
 from filedock.core.reconcile import Reconciler
@@ -54,11 +56,13 @@ from filedock.db.file_records import SqlFileRecords
 from filedock.db.job_queue import SqlJobQueue
 from filedock.db.schedules import SqlScheduleOwners, SqlScheduleParticipants
 from filedock.db.session import create_engine, session_factory
+from filedock.metrics import TimedScanner, record_upload_outcome, timed_job
 from filedock.observability import record_reconcile
 from filedock.ports.blob_signing import BlobSigner
+from filedock.ports.catalogue import DatasetProfiler
 from filedock.ports.dataset_files import DatasetFiles
 from filedock.ports.executor import Executor, UnconfiguredExecutor
-from filedock.ports.executor_duckdb import DuckdbExecutor
+from filedock.ports.extras import CatalogueNotInstalled, installed, needs_extra
 from filedock.ports.identity import NoTokenPairs
 from filedock.ports.jobs import Job
 from filedock.ports.objectstore import ObjectStore
@@ -152,7 +156,9 @@ async def _every(seconds: float, name: str, work: Callable[[], Awaitable[None]])
 def build_runtime(settings: Settings) -> Runtime:
     engine = create_engine(settings.resolved_database_url)
     sessions = session_factory(engine)
-    blob_signer = BlobSigner.from_app_secret(settings.jwt_secret, settings.public_url)
+    blob_signer = BlobSigner.from_app_secret(
+        settings.jwt_secret.get_secret_value(), settings.public_url
+    )
     store = open_object_store(settings, blob_signer)
     # The local store's signed URLs come back to us at /_blobs/; S3 checks its own.
     grants = SignedGrants(store, blob_signer if isinstance(store, LocalObjectStore) else None)
@@ -194,11 +200,7 @@ def build_runtime(settings: Settings) -> Runtime:
     catalogue = CatalogueService(
         catalogue_items,
         SqlAccountStore(sessions),
-        DuckdbProfiler(
-            store,
-            settings.catalogue_roots(),
-            datasets_prefix=settings.catalogue_datasets_prefix,
-        ),
+        dataset_profiler(settings, store),
         datasets_prefix=settings.catalogue_datasets_prefix,
     )
     services = Services(
@@ -246,19 +248,20 @@ def build_runtime(settings: Settings) -> Runtime:
             ),
         ),
         bearer=bearer,
-        hasura_callers=HasuraCallers(bearer, settings.hasura_gateway_secret),
+        hasura_callers=HasuraCallers(bearer, _secret(settings.hasura_gateway_secret)),
         api_users=EndUserAuthenticator(api_keys, limiter),
         cognito=cognito_verifier(settings) or NoTokenPairs("Cognito authentication"),
         operations=Operations(
-            checks={"database": records.check, "storage": store.check},
+            checks=readiness_checks(settings, records, store, scanner),
             file_counts=records.count_by_status,
             job_counts=jobs.counts,
+            queue_depth=lambda: jobs.due_counts(datetime.now(UTC)),
         ),
         metrics_access=SharedSecret(
-            settings.metrics_token, "metrics", open_without_secret=settings.metrics_public
+            _secret(settings.metrics_token), "metrics", open_without_secret=settings.metrics_public
         ),
         bucket_notifications=SharedSecret(
-            settings.bucket_notification_token, "bucket notifications"
+            _secret(settings.bucket_notification_token), "bucket notifications"
         ),
         trusted_proxies=frozenset(filter(None, settings.trusted_proxies.split(","))),
         oidc_client_id=settings.oidc_client_id,
@@ -282,6 +285,17 @@ def build_runtime(settings: Settings) -> Runtime:
         ),
         services=services,
     )
+
+
+def readiness_checks(
+    settings: Settings, records: SqlFileRecords, store: ObjectStore, scanner: Scanner
+) -> dict[str, Check]:
+    """What `/readyz` asks: the database, the store, and clamd when one is configured (a
+    server that cannot scan leaves every upload in `processing`)."""
+    checks: dict[str, Check] = {"database": records.check, "storage": store.check}
+    if settings.clamd_url is not None:
+        checks["scanner"] = scanner.check
+    return checks
 
 
 def upload_policies(settings: Settings) -> dict[str, UploadPolicy]:
@@ -316,11 +330,13 @@ def job_workers(
     """Two lanes on one queue: processing uploads (and clearing ended extracts), and running
     extracts, so an hour-long extract never leaves an upload waiting in `processing`."""
 
+    # Outcomes are counted here, at the worker's edge: the core knows nothing of metrics.
     async def process_file(job: Job) -> None:
-        await processor.process(job.payload["file_id"])
+        record_upload_outcome(await processor.process(job.payload["file_id"]))
 
     async def processing_gave_up(job: Job, reason: str) -> None:
-        await processor.give_up(job.payload["file_id"], reason)
+        if await processor.give_up(job.payload["file_id"], reason):
+            record_upload_outcome(FileStatus.FAILED)
 
     async def run_extract(job: Job) -> None:
         await extracts.run(int(job.payload["request_id"]))
@@ -334,7 +350,7 @@ def job_workers(
     def lane(handlers: dict[str, Handler], give_up: dict[str, GiveUp]) -> JobWorker:
         return JobWorker(
             jobs,
-            handlers,
+            {kind: timed_job(handler) for kind, handler in handlers.items()},
             give_up=give_up,
             poll_seconds=settings.job_poll_seconds,
             lease=timedelta(seconds=settings.job_lease_seconds),
@@ -351,6 +367,15 @@ def job_workers(
     )
 
 
+def dataset_profiler(settings: Settings, store: ObjectStore) -> DatasetProfiler:
+    """DuckDB's, or, without the catalogue extra, one that says to install it."""
+    if not installed("catalogue"):
+        return CatalogueNotInstalled()
+    return DuckdbProfiler(
+        store, settings.catalogue_roots(), datasets_prefix=settings.catalogue_datasets_prefix
+    )
+
+
 def extract_executors(settings: Settings, store: ObjectStore) -> dict[ExecutorType, Executor]:
     """The engine of each executor type; a type with no engine configured says which setting
     enables it when a request needs it."""
@@ -359,11 +384,13 @@ def extract_executors(settings: Settings, store: ObjectStore) -> dict[ExecutorTy
     )
     spark: Executor = UnconfiguredExecutor("SPARK", "FILEDOCK_SPARK_REMOTE")
     if settings.spark_remote:
+        _require("spark", "FILEDOCK_SPARK_REMOTE: the SPARK executor")
         from filedock.ports.executor_spark import SparkExecutor
 
         spark = SparkExecutor(settings.spark_remote, data_roots=settings.catalogue_roots())
     athena: Executor = UnconfiguredExecutor("ATHENA", "FILEDOCK_ATHENA_OUTPUT_LOCATION")
     if settings.athena_output_location and settings.athena_region:
+        _require("athena", "FILEDOCK_ATHENA_OUTPUT_LOCATION: the ATHENA executor")
         from filedock.ports.executor_athena import AthenaExecutor
 
         athena = AthenaExecutor(
@@ -371,14 +398,19 @@ def extract_executors(settings: Settings, store: ObjectStore) -> dict[ExecutorTy
             work_group=settings.athena_work_group,
             s3_staging_dir=settings.athena_output_location,
         )
-    return {
-        ExecutorType.DUCKDB: DuckdbExecutor(
+    duckdb: Executor = CatalogueNotInstalled()
+    if installed("catalogue"):
+        from filedock.ports.executor_duckdb import DuckdbExecutor
+
+        duckdb = DuckdbExecutor(
             files,
             memory_limit=settings.duckdb_memory_limit,
             threads=settings.duckdb_threads,
             scratch_dir=settings.extract_scratch_dir,
             max_queries=settings.duckdb_max_queries,
-        ),
+        )
+    return {
+        ExecutorType.DUCKDB: duckdb,
         ExecutorType.SPARK: spark,
         ExecutorType.DATABRICKS: spark,
         ExecutorType.ATHENA: athena,
@@ -391,7 +423,7 @@ def account_service(
     """Accounts on the database, their tokens keyed from the app secret (also for the CLI)."""
     return AccountService(
         SqlAccountStore(sessions),
-        AccountTokens.from_app_secret(settings.jwt_secret),
+        AccountTokens.from_app_secret(settings.jwt_secret.get_secret_value()),
         token_lifetime=timedelta(hours=settings.account_token_hours),
     )
 
@@ -402,6 +434,7 @@ def open_object_store(settings: Settings, signer: BlobSigner | None = None) -> O
     if parts.scheme == "file":
         return LocalObjectStore(Path(unquote(parts.path)), fsync=settings.fsync, signer=signer)
     if parts.scheme == "s3":
+        _require("s3", "FILEDOCK_STORAGE_URL: an s3:// store")
         from filedock.ports.objectstore_s3 import S3ObjectStore
 
         return S3ObjectStore(
@@ -419,6 +452,12 @@ def open_object_store(settings: Settings, signer: BlobSigner | None = None) -> O
     raise SettingsError(f"FILEDOCK_STORAGE_URL: unsupported scheme {parts.scheme!r}")
 
 
+def _require(extra: str, what: str) -> None:
+    """Stop start-up with one line when a setting asks for a backend of a missing extra."""
+    if not installed(extra):
+        raise SettingsError(needs_extra(what, extra))
+
+
 def browser_upload_origins(settings: Settings) -> tuple[str, ...]:
     """Where a browser sends an upload's bytes: the signed URLs' origin, for the pages' CSP."""
     parts = urlsplit(settings.resolved_storage_url)
@@ -427,6 +466,10 @@ def browser_upload_origins(settings: Settings) -> tuple[str, ...]:
         # Without an endpoint, AWS: the bucket's host under amazonaws.com.
         return (_origin(endpoint),) if endpoint else ("https://*.amazonaws.com",)
     return (_origin(settings.public_url),)
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
 
 
 def _origin(url: str) -> str:
@@ -439,13 +482,14 @@ def open_scanner(settings: Settings) -> Scanner:
         return NoScanner()
     from filedock.ports.scanner_clamd import ClamdScanner
 
-    return ClamdScanner(settings.clamd_url)
+    # Timed: how long scans take is what sizes a clamd pool.
+    return TimedScanner(ClamdScanner(settings.clamd_url))
 
 
 def bearer_verifier(settings: Settings) -> BearerVerifier:
     jwks = JwksKeys.from_location(settings.jwks_url) if settings.jwks_url else None
     return BearerVerifier(
-        secret=settings.jwt_secret,
+        secret=settings.jwt_secret.get_secret_value(),
         jwks=jwks,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,

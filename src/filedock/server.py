@@ -9,6 +9,10 @@ Usage (internal): python -m filedock.server HOST PORT WORKERS
 
 `serve` hands over the start block (start_block.py) in `START_BLOCK_VARIABLE`, printed once
 by this process when it listens, before the workers start; they never see it.
+
+Metrics: each worker is a process of its own, so this process gives them a folder for
+prometheus_client's multiprocess mode (`METRICS_DIR_VARIABLE`), made empty for each run,
+where each worker writes its counts and from which any worker answers a scrape for all.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,11 +36,42 @@ CONNECTIONS_PER_WORKER = 1024
 
 # Not FILEDOCK_*: settings refuse variables they do not know.
 START_BLOCK_VARIABLE = "_FILEDOCK_START_BLOCK"
+# prometheus_client's own name; read by each worker when it first imports the library.
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def main(argv: list[str]) -> None:
     host, port, workers = argv
     start_block = os.environ.pop(START_BLOCK_VARIABLE, "")
+    metrics_dir, made_here = _metrics_dir()
+    try:
+        _serve(host, port, workers, start_block)
+    finally:
+        if made_here:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_dir() -> tuple[str, bool]:
+    """The multiprocess metrics folder, set in the environment the workers inherit; and
+    whether it was made here (to be removed at exit).
+
+    One an operator names (a tmpfs, say) is used, its last run's files removed: counts of
+    processes that are gone would otherwise be added to this run's. Otherwise a new folder
+    under the system's temp folder, never shared with another server.
+    """
+    given = os.environ.get(METRICS_DIR_VARIABLE)
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for name in os.listdir(given):
+            if name.endswith(".db"):
+                os.remove(os.path.join(given, name))
+        return given, False
+    made = tempfile.mkdtemp(prefix="filedock-metrics-")
+    os.environ[METRICS_DIR_VARIABLE] = made
+    return made, True
+
+
+def _serve(host: str, port: str, workers: str, start_block: str) -> None:
     server = Server(
         "filedock.app:asgi",
         address=host,

@@ -35,7 +35,8 @@ async def test_unexpected_error_is_a_500_with_request_id_and_no_detail(
 ) -> None:
     async with in_process_app(tmp_path, monkeypatch) as app:
         app.runtime.services.files._store = ExplodingStore()  # type: ignore[assignment]
-        token = issue_token(app.settings.jwt_secret, "1", "user", timedelta(hours=1))
+        secret = app.settings.jwt_secret.get_secret_value()
+        token = issue_token(secret, "1", "user", timedelta(hours=1))
         with caplog.at_level(logging.ERROR):
             response = await app.http.post(
                 "/v1/file/boom",

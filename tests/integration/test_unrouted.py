@@ -58,6 +58,18 @@ def test_unserved_methods_answer_405_in_the_faces_envelope_with_allow(
     assert "<Code>MethodNotAllowed</Code>" in blob_post.text
 
 
+def test_allow_names_every_method_the_path_serves_across_its_routes(
+    server: LiveServer,
+) -> None:
+    # GET and HEAD are separate routes (their own operation ids), PUT and DELETE others again.
+    blob = call(server, "POST", "/_blobs/uploads/some-key")
+    assert blob.headers["allow"] == "DELETE, GET, HEAD, PUT"
+    hasura = call(server, "PATCH", "/v1/file/some-id")
+    assert hasura.headers["allow"] == "DELETE, GET, HEAD, POST"
+    catalogue = call(server, "PATCH", "/catalogue/items/")
+    assert catalogue.headers["allow"] == "GET, POST"
+
+
 def test_paths_outside_every_face_keep_the_plain_not_found(server: LiveServer) -> None:
     other = call(server, "GET", "/no-such-thing")
     assert other.status_code == 404 and other.json() == {"detail": "Not Found"}

@@ -33,6 +33,13 @@ DEFAULT_ROLE = "user"
 MIN_SECRET_BYTES = 32
 DEFAULT_JWKS_REFETCH_SECONDS = 300.0
 DEFAULT_JWKS_TIMEOUT_SECONDS = 5.0
+# Held keys are fetched again after this, so a key the identity provider withdrew (rotated
+# out, or leaked) stops being trusted within the hour, not at the next restart.
+DEFAULT_JWKS_MAX_AGE_SECONDS = 3600.0
+# When that fetch fails, the held keys still serve this long. Refusing at once would sign
+# every user out at the first JWKS hiccup past the hour; serving for ever would let anyone
+# who can block the fetch keep a withdrawn key trusted. Bounded: at most max age + grace.
+DEFAULT_JWKS_STALE_GRACE_SECONDS = 900.0
 
 _HS256 = "HS256"
 _RS256 = "RS256"
@@ -165,27 +172,41 @@ class BearerVerifier:
 
 
 class JwksKeys:
-    """RS256 public keys by `kid`, refetched (rate-limited) when an unknown kid appears."""
+    """RS256 public keys by `kid`, refetched (rate-limited) when an unknown kid appears, and
+    once they are `max_age_seconds` old; if that fetch fails they serve `stale_grace_seconds`
+    more (retried meanwhile), then every token is refused until a fetch succeeds."""
 
     def __init__(
         self,
         fetch: Callable[[], bytes],
         *,
         refetch_interval_seconds: float = DEFAULT_JWKS_REFETCH_SECONDS,
+        max_age_seconds: float = DEFAULT_JWKS_MAX_AGE_SECONDS,
+        stale_grace_seconds: float = DEFAULT_JWKS_STALE_GRACE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         source: str = "JWKS",
     ) -> None:
         if refetch_interval_seconds < 0:
             raise ValueError("refetch_interval_seconds must not be negative")
+        if max_age_seconds <= 0:
+            raise ValueError("max_age_seconds must be positive")
+        if stale_grace_seconds < 0:
+            raise ValueError("stale_grace_seconds must not be negative")
         self._fetch = fetch
         self._interval = refetch_interval_seconds
+        self._max_age = max_age_seconds
+        self._grace = stale_grace_seconds
         self._clock = clock
         self._source = source
         self._lock = threading.Lock()
         # Replaced whole, never mutated, so the lock-free read in key_for is safe.
         self._keys: dict[str, RSAPublicKey] = {}
         self._loaded = False
+        # When the held keys were fetched (the clock's time), and when a fetch may next be
+        # tried: for an unknown kid (rate-limited), and after a failed fetch.
+        self._fetched_at = float("-inf")
         self._next_fetch_at = float("-inf")
+        self._retry_at = float("-inf")
 
     @classmethod
     def from_location(
@@ -193,31 +214,29 @@ class JwksKeys:
         location: str,
         *,
         refetch_interval_seconds: float = DEFAULT_JWKS_REFETCH_SECONDS,
+        max_age_seconds: float = DEFAULT_JWKS_MAX_AGE_SECONDS,
+        stale_grace_seconds: float = DEFAULT_JWKS_STALE_GRACE_SECONDS,
         timeout_seconds: float = DEFAULT_JWKS_TIMEOUT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> JwksKeys:
         """Keys from an http(s) URL (fetched lazily) or a file path (read now)."""
-        if location.lower().startswith(("http://", "https://")):
-            return cls(
-                lambda: _fetch_url(location, timeout_seconds),
-                refetch_interval_seconds=refetch_interval_seconds,
-                clock=clock,
-                source=location,
-            )
+        remote = location.lower().startswith(("http://", "https://"))
         path = Path(location)
         keys = cls(
-            path.read_bytes,
+            (lambda: _fetch_url(location, timeout_seconds)) if remote else path.read_bytes,
             refetch_interval_seconds=refetch_interval_seconds,
+            max_age_seconds=max_age_seconds,
+            stale_grace_seconds=stale_grace_seconds,
             clock=clock,
             source=location,
         )
+        if remote:
+            return keys
         # A missing or broken file is a configuration mistake: fail at startup, not per request.
         try:
-            keys._keys = _parse_jwks(path.read_bytes())
+            keys._held(_parse_jwks(path.read_bytes()), clock())
         except (OSError, ValueError) as error:
             raise ValueError(f"cannot load a JWKS from {location}: {error}") from error
-        keys._loaded = True
-        keys._next_fetch_at = clock() + refetch_interval_seconds
         return keys
 
     @property
@@ -226,33 +245,47 @@ class JwksKeys:
         return frozenset(self._keys)
 
     def key_for(self, kid: str) -> RSAPublicKey:
-        """Return the key for `kid`, refetching once per interval if it is unknown."""
+        """Return the key for `kid`, refetching once per interval if it is unknown, and
+        whenever the held keys are older than their maximum age."""
         key = self._keys.get(kid)
-        if key is not None:
+        if key is not None and self._clock() < self._fetched_at + self._max_age:
             return key
         with self._lock:
+            now = self._clock()
+            fresh = now < self._fetched_at + self._max_age
             # Another thread may have refetched while we waited for the lock.
             key = self._keys.get(kid)
-            if key is None and self._clock() >= self._next_fetch_at:
+            if key is not None and fresh:
+                return key
+            unknown_may_fetch = key is None and now >= self._next_fetch_at
+            if (not fresh or unknown_may_fetch) and now >= self._retry_at:
                 self._refetch_locked()
-                key = self._keys.get(kid)
+            if not self._loaded or now >= self._fetched_at + self._max_age + self._grace:
+                # Never fetched, or too old to vouch for and the provider cannot be asked.
+                raise Unauthenticated("token keys are unavailable")
+            key = self._keys.get(kid)
             if key is not None:
                 return key
-            if not self._loaded:
-                raise Unauthenticated("token keys are unavailable")
             raise Unauthenticated("token key is unknown")
 
     def _refetch_locked(self) -> None:
         try:
             keys = _parse_jwks(self._fetch())
         except (OSError, ValueError) as error:
-            # Keep whatever keys we had; the caller only learns the keys are unavailable.
+            # Keep whatever keys we had, within their grace; the caller only learns the keys
+            # are unavailable once that is over.
             logger.warning("fetching the JWKS from %s failed: %s", self._source, error)
-            self._next_fetch_at = self._clock() + min(self._interval, _FAILED_FETCH_RETRY_SECONDS)
+            retry_at = self._clock() + min(self._interval, _FAILED_FETCH_RETRY_SECONDS)
+            self._next_fetch_at = self._retry_at = retry_at
             return
+        self._held(keys, self._clock())
+
+    def _held(self, keys: dict[str, RSAPublicKey], now: float) -> None:
         self._keys = keys
         self._loaded = True
-        self._next_fetch_at = self._clock() + self._interval
+        self._fetched_at = now
+        self._next_fetch_at = now + self._interval
+        self._retry_at = float("-inf")
 
 
 def _check_secret(secret: str) -> None:

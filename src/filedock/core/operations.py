@@ -15,13 +15,19 @@ Counts = Callable[[], Awaitable[Mapping[str, int]]]
 _CHECK_TIMEOUT_SECONDS = 5.0
 
 
+async def _no_counts() -> Mapping[str, int]:
+    return {}
+
+
 @dataclass(frozen=True, slots=True)
 class Operations:
-    """Readiness probes by dependency name, and counts by status for the metrics."""
+    """Readiness probes by dependency name (the runtime adds clamd's when one is configured),
+    and counts for the metrics: files and jobs by status, due jobs by kind."""
 
     checks: Mapping[str, Check]
     file_counts: Counts
     job_counts: Counts
+    queue_depth: Counts = _no_counts
 
     async def readiness(self) -> dict[str, str]:
         """`ok` or `unavailable` for each dependency, each probe bounded in time."""

@@ -71,19 +71,23 @@ class FileProcessor:
             return None
         return decision.status
 
-    async def give_up(self, file_id: str, reason: str) -> None:
-        """The job will not run again: the file must not wait in `processing` for ever."""
+    async def give_up(self, file_id: str, reason: str) -> bool:
+        """The job will not run again: the file must not wait in `processing` for ever.
+
+        True when this marked it `failed` (False: it was decided, or gone, meanwhile).
+        """
         for _ in range(3):
             file = await self._lifecycle.get(file_id)
             if file is None or file.status.is_terminal or file.status is FileStatus.PENDING:
-                return
+                return False
             try:
                 await self._lifecycle.move(
                     file, FileStatus.FAILED, reason=f"processing gave up: {reason}"
                 )
-                return
+                return True
             except LostRace:
                 continue
+        return False
 
     async def _inspect(self, file: File) -> _Decision:
         policy = self._policies.get(file.labels.get(POLICY_LABEL, ""))

@@ -7,8 +7,9 @@ collapse to `text/plain`, Windows executables get one name, and only a format's 
 makes an executable (`executable_signature`), never libmagic's guess. Text is what libmagic
 recognises as text in any encoding it knows (UTF-8, UTF-16, Latin-1), and also any valid
 UTF-8 without control bytes. bench/sniffing.py measured libmagic against puremagic and shows
-why libmagic was chosen. libmagic reads its compiled database once, on first use; nothing
-else here does I/O.
+why libmagic was chosen. libmagic is loaded, and reads its compiled database, on first use;
+nothing else here does I/O. Loading it no sooner keeps every command that sniffs nothing
+(`filedock --help`, the client commands) working on a machine without libmagic.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import codecs
 import re
 import struct
 from functools import cache
-from typing import Final
-
-import magic
+from typing import TYPE_CHECKING, Final
 
 from filedock.core.model import media_type
+
+if TYPE_CHECKING:
+    import magic
 
 SNIFF_BYTES: Final = 64 * 1024
 """How much of the start of a file `detect_type` looks at."""
@@ -225,16 +227,38 @@ def _normalise(content_type: str) -> str:
     return _ALIASES.get(kind, kind)
 
 
+class LibmagicMissing(RuntimeError):
+    """python-magic or the libmagic library it loads is not installed on this machine."""
+
+
+def require_libmagic() -> None:
+    """Load libmagic now (`LibmagicMissing` if it cannot be): `serve` checks before it
+    listens, rather than every upload failing its processing later."""
+    _libmagic()
+
+
 @cache
 def _libmagic() -> magic.Magic:
     # One instance for the process: loading the database is the slow part, and python-magic
     # serialises calls on an instance with its own lock.
+    try:
+        import magic
+    except ImportError as exc:
+        # python-magic raises ImportError itself when it cannot find the shared library.
+        raise LibmagicMissing(
+            "content sniffing needs the libmagic library, which could not be loaded "
+            f"({exc}): install the system package libmagic1 (Debian/Ubuntu), "
+            "file-libs (Fedora/RHEL) or libmagic (Homebrew, Alpine)"
+        ) from exc
     return magic.Magic(mime=True)
 
 
 def _library_type(head: bytes) -> str:
+    libmagic = _libmagic()
+    import magic  # loaded by _libmagic just now: a look-up in sys.modules
+
     try:
-        found = _libmagic().from_buffer(head)
+        found = libmagic.from_buffer(head)
     except magic.MagicException:
         return OCTET_STREAM
     return _ALIASES.get(found, found) or OCTET_STREAM

@@ -60,14 +60,20 @@ class SqlJobQueue:
                 locked_until=now + lease,
                 updated_at=now,
             )
-            .returning(JobRow.id, JobRow.kind, JobRow.payload, JobRow.attempts)
+            .returning(JobRow.id, JobRow.kind, JobRow.payload, JobRow.attempts, JobRow.run_after)
         )
         with unavailable_on_connection_errors():
             async with self._sessions.begin() as session:
                 row = (await session.execute(claim)).first()
         if row is None:
             return None
-        return Job(id=row.id, kind=row.kind, payload=dict(row.payload), attempts=row.attempts)
+        return Job(
+            id=row.id,
+            kind=row.kind,
+            payload=dict(row.payload),
+            attempts=row.attempts,
+            due_at=row.run_after,
+        )
 
     async def renew(self, job: Job, until: datetime) -> bool:
         with unavailable_on_connection_errors():
@@ -102,6 +108,17 @@ class SqlJobQueue:
                     select(JobRow.status, func.count()).group_by(JobRow.status)
                 )
                 return {status: count for status, count in rows.all()}
+
+    async def due_counts(self, now: datetime) -> Mapping[str, int]:
+        """Queued jobs already due at `now`, by kind: the backlog, for metrics."""
+        with unavailable_on_connection_errors():
+            async with self._sessions() as session:
+                rows = await session.execute(
+                    select(JobRow.kind, func.count())
+                    .where(JobRow.status == "queued", JobRow.run_after <= now)
+                    .group_by(JobRow.kind)
+                )
+                return {kind: count for kind, count in rows.all()}
 
     async def _set(self, job_id: int, **values: object) -> None:
         with unavailable_on_connection_errors():

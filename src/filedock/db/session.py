@@ -8,8 +8,16 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
+from filedock.config import SettingsError
+from filedock.ports.extras import installed, needs_extra
+
 
 def create_engine(url: str) -> AsyncEngine:
+    if url.startswith("postgresql") and not installed("postgres"):
+        # Before SQLAlchemy's own ModuleNotFoundError, which names no setting and no extra.
+        raise SettingsError(
+            needs_extra("FILEDOCK_DATABASE_URL: a postgresql:// database", "postgres")
+        )
     if url.startswith("sqlite"):
         # One connection per process: SQLite takes one writer at a time, and writers on
         # separate connections wait in its busy handler, which sleeps in steps of up to

@@ -16,10 +16,12 @@ from fastapi import Request, Response
 
 from filedock.core.model import File
 from filedock.core.signing import CheckedUpload
+from filedock.faces import blobs_openapi as doc
 from filedock.faces.context import CoreServices
 from filedock.faces.downloads import SAFE_HEADERS, render_download
 from filedock.faces.errors import Failure, face_router
 from filedock.faces.form_upload import FormUpload
+from filedock.faces.openapi import documented_as
 from filedock.ports.presign import BLOBS_PATH, attachment_disposition
 
 # S3's error codes, by the status this face answers with.
@@ -50,10 +52,26 @@ def render_error(request: Request, failure: Failure) -> Response:
     return Response(body, status, headers=headers)
 
 
-router = face_router(render_error, prefix=BLOBS_PATH.rstrip("/"), include_in_schema=False)
+router = face_router(
+    render_error,
+    prefix=BLOBS_PATH.rstrip("/"),
+    tags=["blobs: the local store's signed URLs"],
+    **documented_as("blobs"),
+)
 
 
-@router.api_route("/{key:path}", methods=["GET", "HEAD"])
+@router.head(
+    "/{key:path}",
+    summary="A signed GET's headers",
+    responses=doc.GET_OBJECT_HEAD,
+    openapi_extra=doc.GET_EXTRA,
+)
+@router.get(
+    "/{key:path}",
+    summary="Download by a signed URL",
+    responses=doc.GET_OBJECT,
+    openapi_extra=doc.GET_EXTRA,
+)
 async def get_object(key: str, request: Request, core: CoreServices) -> Response:
     grant = core.grants.check_url("GET", key, request.query_params)
     download = await core.files.open_by_key(grant.key)
@@ -63,7 +81,12 @@ async def get_object(key: str, request: Request, core: CoreServices) -> Response
     return response
 
 
-@router.put("/{key:path}")
+@router.put(
+    "/{key:path}",
+    summary="Upload by a signed URL",
+    responses=doc.PUT_OBJECT,
+    openapi_extra=doc.PUT_EXTRA,
+)
 async def put_object(key: str, request: Request, core: CoreServices) -> Response:
     upload = core.grants.check_put(
         key,
@@ -75,14 +98,26 @@ async def put_object(key: str, request: Request, core: CoreServices) -> Response
     return Response(status_code=200, headers=SAFE_HEADERS)
 
 
-@router.delete("/{key:path}")
+@router.delete(
+    "/{key:path}",
+    status_code=204,
+    summary="Delete by a signed URL",
+    responses=doc.DELETE_OBJECT,
+    openapi_extra=doc.DELETE_EXTRA,
+)
 async def delete_object(key: str, request: Request, core: CoreServices) -> Response:
     grant = core.grants.check_url("DELETE", key, request.query_params)
     await core.uploads.remove_object(grant.key)
     return Response(status_code=204, headers=SAFE_HEADERS)
 
 
-@router.post("/")
+@router.post(
+    "/",
+    status_code=204,
+    summary="Upload by a signed form",
+    responses=doc.POST_FORM,
+    openapi_extra=doc.FORM_EXTRA,
+)
 async def post_form(request: Request, core: CoreServices) -> Response:
     form = await FormUpload.open(request.headers.get("content-type"), request.stream())
     upload = core.grants.check_form(form.fields)

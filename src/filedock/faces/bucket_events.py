@@ -18,8 +18,10 @@ from fastapi.responses import JSONResponse
 
 from filedock.core.errors import InvalidInput
 from filedock.core.uploads import BucketEvent
+from filedock.faces import ops_openapi as doc
 from filedock.faces.context import CoreServices, bounded_body, parse_json
 from filedock.faces.errors import Failure, face_router
+from filedock.faces.openapi import documented_as
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -28,10 +30,15 @@ def render_error(request: Request, failure: Failure) -> Response:
     return JSONResponse({"error": failure.message}, failure.status, headers=failure.headers)
 
 
-router = face_router(render_error, prefix="/_hooks", tags=["operations"])
+router = face_router(render_error, prefix="/_hooks", tags=["operations"], **documented_as("hooks"))
 
 
-@router.post("/bucket-events", summary="Receive S3 bucket notifications")
+@router.post(
+    "/bucket-events",
+    summary="Receive S3 bucket notifications",
+    responses=doc.BUCKET_EVENTS,
+    openapi_extra=doc.BUCKET_EVENTS_EXTRA,
+)
 async def bucket_events(request: Request, core: CoreServices) -> JSONResponse:
     core.bucket_notifications.check(request.headers.get("authorization"))
     events = parse_events(await _json_body(request))

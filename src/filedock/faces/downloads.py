@@ -75,7 +75,9 @@ def requested_range(header: str | None, size: int) -> tuple[int, int] | None:
     first, last = match.group(1), match.group(2)
     if not first:
         suffix = _position(last)
-        if suffix == 0:
+        # RFC 9110 calls a non-zero suffix of an empty file satisfiable, but no Content-Range
+        # can name a byte of it (`bytes 0--1/0`): unsatisfiable, as any other range of it.
+        if suffix == 0 or size == 0:
             raise UnsatisfiableRange(size)
         return max(size - suffix, 0), size
     start = _position(first)

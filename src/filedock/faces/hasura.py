@@ -13,9 +13,11 @@ from fastapi.responses import JSONResponse
 from filedock.core.errors import InvalidInput
 from filedock.core.model import File
 from filedock.core.principal import Principal
+from filedock.faces import hasura_openapi as doc
 from filedock.faces.context import CoreServices, services
 from filedock.faces.downloads import render_download
 from filedock.faces.errors import Failure, face_router
+from filedock.faces.openapi import documented_as
 
 
 def render_error(request: Request, failure: Failure) -> Response:
@@ -25,7 +27,9 @@ def render_error(request: Request, failure: Failure) -> Response:
     return JSONResponse(body, failure.status, headers=failure.headers)
 
 
-router = face_router(render_error, prefix="/v1/file", tags=["hasura: files"])
+router = face_router(
+    render_error, prefix="/v1/file", tags=["hasura: files"], **documented_as("hasura")
+)
 
 
 def hasura_principal(request: Request) -> Principal:
@@ -36,15 +40,18 @@ def hasura_principal(request: Request) -> Principal:
 HasuraPrincipal = Annotated[Principal, Depends(hasura_principal)]
 
 _FILE_BODY: dict[str, Any] = {
+    **doc.SECURITY,
     "requestBody": {
         "required": True,
         "description": "The file's bytes; Content-Type is the file's MIME type.",
         "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
-    }
+    },
 }
 
 
-@router.post("/{file_id:path}", openapi_extra=_FILE_BODY, summary="Upload a file")
+@router.post(
+    "/{file_id:path}", summary="Upload a file", responses=doc.UPLOAD_FILE, openapi_extra=_FILE_BODY
+)
 async def upload_file(
     file_id: str, request: Request, principal: HasuraPrincipal, core: CoreServices
 ) -> JSONResponse:
@@ -58,7 +65,18 @@ async def upload_file(
     return JSONResponse(render_file(file))
 
 
-@router.api_route("/{file_id:path}", methods=["GET", "HEAD"], summary="Download a file")
+@router.head(
+    "/{file_id:path}",
+    summary="A file's headers",
+    responses=doc.DOWNLOAD_FILE_HEAD,
+    openapi_extra=doc.DOWNLOAD_EXTRA,
+)
+@router.get(
+    "/{file_id:path}",
+    summary="Download a file",
+    responses=doc.DOWNLOAD_FILE,
+    openapi_extra=doc.DOWNLOAD_EXTRA,
+)
 async def download_file(
     file_id: str, request: Request, principal: HasuraPrincipal, core: CoreServices
 ) -> Response:
@@ -66,7 +84,12 @@ async def download_file(
     return await render_download(request, download, filename=download.file.id)
 
 
-@router.delete("/{file_id:path}", summary="Delete a file")
+@router.delete(
+    "/{file_id:path}",
+    summary="Delete a file",
+    responses=doc.DELETE_FILE,
+    openapi_extra=doc.SECURITY,
+)
 async def delete_file(file_id: str, principal: HasuraPrincipal, core: CoreServices) -> JSONResponse:
     file = await core.files.delete(principal, file_id)
     return JSONResponse(render_file(file))

@@ -15,6 +15,7 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from filedock.core.errors import InvalidInput
+from filedock.faces import s3_command_openapi as doc
 from filedock.faces.context import (
     BearerPrincipal,
     BodyNotJson,
@@ -23,6 +24,7 @@ from filedock.faces.context import (
     parse_json,
 )
 from filedock.faces.errors import Failure, face_router
+from filedock.faces.openapi import documented_as
 
 COMMAND = "CreateSignedS3FormData"
 # The seed's answer headers, as its Rails app sent them.
@@ -46,9 +48,15 @@ def render_error(request: Request, failure: Failure) -> Response:
     )
 
 
-router = face_router(render_error, prefix="/api/v2/s3", tags=["s3-command: direct uploads"])
+router = face_router(
+    render_error,
+    prefix="/api/v2/s3",
+    tags=["s3-command: direct uploads"],
+    **documented_as("s3_command"),
+)
 
 _ENVELOPE_BODY: dict[str, Any] = {
+    **doc.SECURITY,
     "requestBody": {
         "required": True,
         "content": {
@@ -56,11 +64,13 @@ _ENVELOPE_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["uuid", "command"],
+                    "additionalProperties": False,
                     "properties": {
                         "uuid": {"type": "string", "format": "uuid"},
                         "command": {"type": "string", "enum": [COMMAND]},
                         "data": {"type": "null"},
-                        "async": {"type": "boolean"},
+                        # The command runs at once: `true` is refused.
+                        "async": {"type": "boolean", "enum": [False]},
                     },
                 }
             }
@@ -72,6 +82,7 @@ _ENVELOPE_BODY: dict[str, Any] = {
 @router.post(
     "/create_signed_url",
     status_code=202,
+    responses=doc.CREATE_SIGNED_URL,
     openapi_extra=_ENVELOPE_BODY,
     summary="Create signed form data for a direct upload",
 )

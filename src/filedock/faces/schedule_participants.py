@@ -17,8 +17,10 @@ from filedock.core.account_model import ApiKey
 from filedock.core.errors import InvalidInput
 from filedock.core.schedules import MAX_PARTICIPANTS, MAX_SUBJECT_LENGTH, DeclaredParticipants
 from filedock.faces import schedules
+from filedock.faces import schedules_openapi as doc
 from filedock.faces.context import CoreServices, bounded_body, parse_json, services
 from filedock.faces.errors import Failure, face_router
+from filedock.faces.openapi import documented_as
 from filedock.faces.schedules import JSON_API
 
 # 20 ids of 256 characters, each as `\uXXXX` escapes at worst, and room to spare.
@@ -40,11 +42,8 @@ async def back_end(request: Request) -> ApiKey:
 
 
 BackEnd = Annotated[ApiKey, Depends(back_end)]
-_API_KEY: dict[str, Any] = {
-    "parameters": [
-        {"name": "api-key", "in": "header", "required": True, "schema": {"type": "string"}}
-    ]
-}
+# Documented as a security scheme (`api-key`); checked by `back_end`.
+_API_KEY = doc.BACK_END
 _PARTICIPANTS_BODY: dict[str, Any] = {
     **_API_KEY,
     "requestBody": {
@@ -74,13 +73,16 @@ _PARTICIPANTS_BODY: dict[str, Any] = {
     },
 }
 
-router = face_router(render_error, prefix="/api/v1", tags=["schedules: participants"])
+router = face_router(
+    render_error, prefix="/api/v1", tags=["schedules: participants"], **documented_as("schedules")
+)
 
 
 @router.put(
     "/schedules/{schedule}/participants/",
-    openapi_extra=_PARTICIPANTS_BODY,
     summary="Declare a schedule's participants",
+    responses=doc.DECLARE_PARTICIPANTS,
+    openapi_extra=_PARTICIPANTS_BODY,
 )
 async def declare_participants(
     schedule: str, request: Request, key: BackEnd, core: CoreServices
@@ -92,8 +94,9 @@ async def declare_participants(
 
 @router.get(
     "/schedules/{schedule}/participants/",
-    openapi_extra=_API_KEY,
     summary="A schedule's participants",
+    responses=doc.LIST_PARTICIPANTS,
+    openapi_extra=_API_KEY,
 )
 async def list_participants(schedule: str, key: BackEnd, core: CoreServices) -> JSONResponse:
     declared = await core.schedules.declared_participants(key, schedule)

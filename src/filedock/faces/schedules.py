@@ -17,8 +17,10 @@ from starlette.datastructures import QueryParams
 from filedock.core.errors import InvalidInput
 from filedock.core.model import File
 from filedock.core.principal import Principal
+from filedock.faces import schedules_openapi as doc
 from filedock.faces.context import CoreServices, services
 from filedock.faces.errors import Failure, face_router
+from filedock.faces.openapi import documented_as
 
 JSON_API = "application/vnd.api+json"
 # The seed answers a store outage with 410 and this body, its "status" "404" included.
@@ -71,15 +73,11 @@ def cognito_principal(request: Request) -> Principal:
     )
 
 
-_TOKENS: dict[str, Any] = {
-    "parameters": [
-        {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
-        for name in ("ACCESSTOKEN", "IDTOKEN")
-    ]
-}
+# Documented as security schemes (`ACCESSTOKEN`, `IDTOKEN`); checked by `cognito_principal`.
+_TOKENS = doc.COGNITO
 _PRESIGNED_QUERY: dict[str, Any] = {
+    **_TOKENS,
     "parameters": [
-        *_TOKENS["parameters"],
         {
             "name": "method_name",
             "in": "query",
@@ -94,14 +92,22 @@ _PRESIGNED_QUERY: dict[str, Any] = {
 }
 
 CognitoPrincipal = Annotated[Principal, Depends(cognito_principal)]
-router = face_router(render_error, prefix="/api/v1", tags=["schedules: documents"])
+router = face_router(
+    render_error, prefix="/api/v1", tags=["schedules: documents"], **documented_as("schedules")
+)
 
 
-@router.api_route(
+@router.head(
     "/presigned-urls/",
-    methods=["GET", "HEAD"],
+    summary="Presigned URLs: headers only",
+    responses=doc.PRESIGNED_URLS_HEAD,
     openapi_extra=_PRESIGNED_QUERY,
+)
+@router.get(
+    "/presigned-urls/",
     summary="Presigned URLs",
+    responses=doc.PRESIGNED_URLS,
+    openapi_extra=_PRESIGNED_QUERY,
 )
 async def presigned_urls(
     request: Request, principal: CognitoPrincipal, core: CoreServices
@@ -132,11 +138,17 @@ async def presigned_urls(
     return seed_response(request, JSONResponse({"data": data}, media_type=JSON_API))
 
 
-@router.api_route(
+@router.head(
     "/schedules/{schedule}/documents/",
-    methods=["GET", "HEAD"],
+    summary="List documents: headers only",
+    responses=doc.LIST_DOCUMENTS_HEAD,
     openapi_extra=_TOKENS,
+)
+@router.get(
+    "/schedules/{schedule}/documents/",
     summary="List documents",
+    responses=doc.LIST_DOCUMENTS,
+    openapi_extra=_TOKENS,
 )
 async def list_documents(
     schedule: str, request: Request, principal: CognitoPrincipal, core: CoreServices
@@ -146,7 +158,13 @@ async def list_documents(
     return seed_response(request, JSONResponse(body, media_type=JSON_API))
 
 
-@router.delete("/schedules/{schedule}/documents/", openapi_extra=_TOKENS, summary="Remove")
+@router.delete(
+    "/schedules/{schedule}/documents/",
+    status_code=204,
+    summary="Remove",
+    responses=doc.REMOVE_DOCUMENT,
+    openapi_extra=_TOKENS,
+)
 async def remove_document(
     schedule: str, request: Request, principal: CognitoPrincipal, core: CoreServices
 ) -> Response:

@@ -18,8 +18,10 @@ from filedock.core.errors import InvalidInput, ProcessingRefused
 from filedock.core.files import DEFAULT_PAGE
 from filedock.core.model import File
 from filedock.core.principal import Principal
+from filedock.faces import signed_url_openapi as doc
 from filedock.faces.context import CoreServices, services
 from filedock.faces.errors import Failure, face_router, plain_route
+from filedock.faces.openapi import documented_as
 
 # The seed's codes and details, by the status this face answers with.
 _ERRORS: dict[int, tuple[str, str]] = {
@@ -75,19 +77,8 @@ async def end_user(request: Request) -> Principal:
 
 
 EndUser = Annotated[Principal, Depends(end_user)]
-# Documented for OpenAPI; the values are read (and checked) by `end_user`.
-_AUTH_HEADERS: dict[str, Any] = {
-    "parameters": [
-        {"name": "api-key", "in": "header", "required": True, "schema": {"type": "string"}},
-        {
-            "name": USER_ID_HEADER,
-            "in": "header",
-            "required": True,
-            "schema": {"type": "string", "format": "uuid"},
-            "description": "ID of the end user the file belongs to.",
-        },
-    ]
-}
+# Documented as security schemes (`api-key`, `user-id`); read and checked by `end_user`.
+_AUTH_HEADERS = doc.SECURITY
 
 _UPLOAD_URL_QUERY: list[dict[str, Any]] = [
     {
@@ -109,7 +100,9 @@ _UPLOAD_URL_QUERY: list[dict[str, Any]] = [
 _TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "off", "f", "n"})
 
-router = face_router(render_error, prefix="/v1/files", tags=["signed-url: files"])
+router = face_router(
+    render_error, prefix="/v1/files", tags=["signed-url: files"], **documented_as("signed_url")
+)
 
 
 async def request_upload_url(request: Request) -> JSONResponse:
@@ -142,23 +135,36 @@ router.add_api_route(
     methods=["GET"],
     summary="Request an upload URL",
     route_class_override=plain_route(render_error),
-    openapi_extra={"parameters": [*_AUTH_HEADERS["parameters"], *_UPLOAD_URL_QUERY]},
+    responses=doc.REQUEST_UPLOAD_URL,
+    openapi_extra={**_AUTH_HEADERS, "parameters": _UPLOAD_URL_QUERY},
 )
 
 
-@router.get("/{file_id}/status", openapi_extra=_AUTH_HEADERS, summary="Processing status")
+@router.get(
+    "/{file_id}/status",
+    summary="Processing status",
+    responses=doc.FILE_STATUS,
+    openapi_extra=_AUTH_HEADERS,
+)
 async def file_status(file_id: uuid.UUID, user: EndUser, core: CoreServices) -> JSONResponse:
     file = await core.uploads.status(user, str(file_id))
     return JSONResponse({"file_id": file.id, "status": file.status.value, "reason": _reason(file)})
 
 
-@router.get("/{file_id}", openapi_extra=_AUTH_HEADERS, summary="File metadata")
+@router.get(
+    "/{file_id}", summary="File metadata", responses=doc.FILE_METADATA, openapi_extra=_AUTH_HEADERS
+)
 async def file_metadata(file_id: uuid.UUID, user: EndUser, core: CoreServices) -> JSONResponse:
     file = await core.uploads.status(user, str(file_id))
     return JSONResponse(render_file(file))
 
 
-@router.get("/{file_id}/download-url", openapi_extra=_AUTH_HEADERS, summary="Download URL")
+@router.get(
+    "/{file_id}/download-url",
+    summary="Download URL",
+    responses=doc.DOWNLOAD_URL,
+    openapi_extra=_AUTH_HEADERS,
+)
 async def download_url(
     file_id: uuid.UUID,
     user: EndUser,
@@ -172,7 +178,12 @@ async def download_url(
     return JSONResponse({"file_id": str(file_id), "url": link.url, "expires_in": link.expires_in})
 
 
-@router.get("/", openapi_extra=_AUTH_HEADERS, summary="The caller's files, by id")
+@router.get(
+    "/",
+    summary="The caller's files, by id",
+    responses=doc.LIST_FILES,
+    openapi_extra=_AUTH_HEADERS,
+)
 async def list_files(
     user: EndUser,
     core: CoreServices,
@@ -185,7 +196,13 @@ async def list_files(
     return JSONResponse({"files": [render_file(file) for file in page.files], "next": page.next})
 
 
-@router.delete("/{file_id}", openapi_extra=_AUTH_HEADERS, summary="Delete a file")
+@router.delete(
+    "/{file_id}",
+    status_code=204,
+    summary="Delete a file",
+    responses=doc.DELETE_FILE,
+    openapi_extra=_AUTH_HEADERS,
+)
 async def delete_file(file_id: uuid.UUID, user: EndUser, core: CoreServices) -> Response:
     await core.files.delete(user, str(file_id))
     return Response(status_code=204)

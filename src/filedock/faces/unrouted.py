@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import Scope
 
 from filedock.core.errors import NotFound, Unavailable
@@ -23,6 +24,7 @@ from filedock.faces.cosphere import envelope
 from filedock.faces.errors import Failure, MethodNotAllowed, Renderer, RequestTimedOut
 from filedock.ports.presign import BLOBS_PATH
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 # By path prefix; a prefix matches itself and what lies under it, segment-wise.
 _FACES: tuple[tuple[str, Renderer], ...] = (
     ("/v1/files", signed_url.render_error),
@@ -49,7 +51,10 @@ async def render_unrouted(request: Request, exc: Exception) -> Response:
         error = NotFound(f"nothing is served at {request.url.path[:200]}")
     else:
         error = MethodNotAllowed(f"{request.method} is not allowed here")
-    failure = Failure(exc.status_code, str(error), error=error, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_served_methods(request))
+    failure = Failure(exc.status_code, str(error), error=error, headers=headers)
     return render(request, failure)
 
 
@@ -62,6 +67,19 @@ def render_refusal(
         return None
     error = Unavailable(message) if status == 503 else RequestTimedOut(message)
     return render(Request(scope), Failure(status, message, error=error, headers=headers))
+
+
+def _served_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. The router's own `Allow` names only the
+    first route that matched the path, and a path is often served by several (GET and HEAD
+    are separate routes, with operation ids of their own)."""
+    routes = request.app.router.routes
+
+    def served(method: str) -> bool:
+        scope = {**request.scope, "method": method}
+        return any(route.matches(scope)[0] is Match.FULL for route in routes)
+
+    return [method for method in _METHODS if served(method)]
 
 
 def _face_of(path: str) -> Renderer | None:

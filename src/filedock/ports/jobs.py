@@ -21,6 +21,8 @@ class Job:
     kind: str
     payload: Mapping[str, str]
     attempts: int
+    # When it became due (queued, or retried, for then): how long it waited, for metrics.
+    due_at: datetime | None = None
 
 
 class JobQueue(Protocol):

@@ -24,6 +24,7 @@ from filedock.core.account_model import AuthRequest
 from filedock.core.accounts import EMAIL_MESSAGE, is_valid_email
 from filedock.core.errors import InvalidInput
 from filedock.faces.context import CoreServices, client_of
+from filedock.faces.cosphere import openapi as doc
 from filedock.faces.cosphere.auth import CosphereAccount
 from filedock.faces.cosphere.envelope import (
     HTML_STATE,
@@ -34,6 +35,7 @@ from filedock.faces.cosphere.envelope import (
     render_error,
 )
 from filedock.faces.errors import face_router
+from filedock.faces.openapi import documented_as
 
 REQUIRED = "This field is required."
 # Google Identity Services: its script, its button's frame and styles, its calls home.
@@ -41,7 +43,9 @@ GOOGLE_SCRIPT = "https://accounts.google.com/gsi/client"
 GOOGLE_GSI = "https://accounts.google.com/gsi/"
 _ECHO_LIMIT = 100
 
-router = face_router(render_error, prefix="/accounts", tags=["cosphere: accounts"])
+router = face_router(
+    render_error, prefix="/accounts", tags=["cosphere: accounts"], **documented_as("cosphere")
+)
 
 
 def _json_body(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +61,12 @@ _ATTACH_BODY = _json_body(
 _TOKEN_BODY = _json_body(["request_uuid"], {"request_uuid": _UUID})
 
 
-@router.post("/auth_requests/", status_code=201, summary="Create an auth request")
+@router.post(
+    "/auth_requests/",
+    status_code=201,
+    summary="Create an auth request",
+    responses=doc.CREATE_AUTH_REQUEST,
+)
 async def create_auth_request(request: Request, core: CoreServices) -> JSONResponse:
     auth_request = await core.auth_requests.create(client_of(request))
     return render(
@@ -73,6 +82,7 @@ async def create_auth_request(request: Request, core: CoreServices) -> JSONRespo
     "/auth_requests/{request_uuid}/authenticate/ui/",
     response_class=HTMLResponse,
     summary="Render the sign-in page of an auth request",
+    responses=doc.AUTHENTICATE_UI,
 )
 async def render_authenticate_ui(
     request_uuid: str, request: Request, core: CoreServices
@@ -84,8 +94,9 @@ async def render_authenticate_ui(
 
 @router.post(
     "/auth_requests/attach_account/",
-    openapi_extra=_ATTACH_BODY,
     summary="Attach the signed-in account to an auth request",
+    responses=doc.ATTACH_ACCOUNT,
+    openapi_extra=_ATTACH_BODY,
 )
 async def attach_account(request: Request, core: CoreServices) -> JSONResponse:
     code, email, request_uuid = parse_attach(await json_body(request))
@@ -94,7 +105,11 @@ async def attach_account(request: Request, core: CoreServices) -> JSONResponse:
 
 
 @router.post(
-    "/auth_tokens/", status_code=201, openapi_extra=_TOKEN_BODY, summary="Create an auth token"
+    "/auth_tokens/",
+    status_code=201,
+    summary="Create an auth token",
+    responses=doc.CREATE_AUTH_TOKEN,
+    openapi_extra=_TOKEN_BODY,
 )
 async def create_auth_token(request: Request, core: CoreServices) -> JSONResponse:
     request_uuid = parse_token_request(await json_body(request))
@@ -104,7 +119,9 @@ async def create_auth_token(request: Request, core: CoreServices) -> JSONRespons
     return render("AUTH_TOKEN_CREATED", "auth_token", 201, headers=headers, token=issued.token)
 
 
-@router.get("/me/", summary="Read the caller's account")
+@router.get(
+    "/me/", summary="Read the caller's account", responses=doc.READ_ME, openapi_extra=doc.ACCOUNT
+)
 async def read_me(account: CosphereAccount) -> JSONResponse:
     fields = render_account(account)
     del fields["@type"]
