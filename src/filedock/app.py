@@ -11,7 +11,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from filedock import __version__
 from filedock.body_guard import guard_bodies
 from filedock.config import Settings, load_settings
 from filedock.faces import (
@@ -67,7 +66,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
     app = FastAPI(
         title="filedock",
-        version=__version__,
+        # The installed version, set when the document is first built (faces/openapi.py).
+        version="0",
         description="Self-hosted file service speaking five existing file APIs on one core.",
         lifespan=lifespan,
         # filedock exports Prometheus metrics and JSON logs; FastAPI's OpenTelemetry hooks

@@ -61,7 +61,7 @@ from filedock.observability import record_reconcile
 from filedock.ports.blob_signing import BlobSigner
 from filedock.ports.catalogue import DatasetProfiler
 from filedock.ports.dataset_files import DatasetFiles
-from filedock.ports.executor import Executor, UnconfiguredExecutor
+from filedock.ports.executor import Executor, ExecutorOnFirstUse, UnconfiguredExecutor
 from filedock.ports.extras import CatalogueNotInstalled, installed, needs_extra
 from filedock.ports.identity import NoTokenPairs
 from filedock.ports.jobs import Job
@@ -400,15 +400,19 @@ def extract_executors(settings: Settings, store: ObjectStore) -> dict[ExecutorTy
         )
     duckdb: Executor = CatalogueNotInstalled()
     if installed("catalogue"):
-        from filedock.ports.executor_duckdb import DuckdbExecutor
 
-        duckdb = DuckdbExecutor(
-            files,
-            memory_limit=settings.duckdb_memory_limit,
-            threads=settings.duckdb_threads,
-            scratch_dir=settings.extract_scratch_dir,
-            max_queries=settings.duckdb_max_queries,
-        )
+        def build_duckdb() -> Executor:
+            from filedock.ports.executor_duckdb import DuckdbExecutor
+
+            return DuckdbExecutor(
+                files,
+                memory_limit=settings.duckdb_memory_limit,
+                threads=settings.duckdb_threads,
+                scratch_dir=settings.extract_scratch_dir,
+                max_queries=settings.duckdb_max_queries,
+            )
+
+        duckdb = ExecutorOnFirstUse(build_duckdb)
     return {
         ExecutorType.DUCKDB: duckdb,
         ExecutorType.SPARK: spark,

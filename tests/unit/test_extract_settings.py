@@ -9,7 +9,12 @@ import pytest
 
 from filedock.config import SettingsError, load_settings
 from filedock.core.catalogue_model import ExecutorType
-from filedock.ports.executor import ExecutorNotConfigured, ExtractQuery
+from filedock.ports.executor import (
+    ExecutorNotConfigured,
+    ExecutorOnFirstUse,
+    ExtractQuery,
+    ExtractUnreadable,
+)
 from filedock.ports.executor_athena import AthenaExecutor
 from filedock.ports.executor_duckdb import DuckdbExecutor
 from filedock.ports.executor_spark import SparkExecutor
@@ -35,8 +40,15 @@ async def test_by_default_duckdb_runs_and_the_others_say_which_setting_enables_t
 ) -> None:
     settings = load_settings(data_dir=tmp_path)
     executors = extract_executors(settings, open_object_store(settings))
-    assert isinstance(executors[ExecutorType.DUCKDB], DuckdbExecutor)
     query = ExtractQuery("s3://data/x/", None, "seed")  # type: ignore[arg-type]
+    # DuckDB is built on its first call (its libraries load only where extracts run): that
+    # call reaches the engine, which refuses the location, rather than a missing setting.
+    duckdb = executors[ExecutorType.DUCKDB]
+    assert isinstance(duckdb, ExecutorOnFirstUse)
+    with pytest.raises(ExtractUnreadable) as refused:
+        await duckdb.estimate(query)
+    assert not isinstance(refused.value, ExecutorNotConfigured)
+    assert isinstance(duckdb._engine(), DuckdbExecutor)
     for kind, variable in [
         (ExecutorType.SPARK, "FILEDOCK_SPARK_REMOTE"),
         (ExecutorType.DATABRICKS, "FILEDOCK_SPARK_REMOTE"),

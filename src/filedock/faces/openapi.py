@@ -225,6 +225,11 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
+            # Read here, not when the app is built: every worker process would pay
+            # importlib.metadata's import (about 70 ms here) for a document it may never serve.
+            from filedock import __version__
+
+            app.version = __version__
             _finish(build())
         return app.openapi_schema  # type: ignore[return-value]
 

@@ -77,3 +77,23 @@ class UnconfiguredExecutor:
 
     async def export(self, query: ExtractQuery, target: Path, *, started: Started) -> ExportReport:
         raise ExecutorNotConfigured(self._reason)
+
+
+class ExecutorOnFirstUse:
+    """An executor built on its first call: an engine's libraries (DuckDB's with sqlglot,
+    about 16 MB resident) then load only in a process that runs an extract."""
+
+    def __init__(self, build: Callable[[], Executor]) -> None:
+        self._build = build
+        self._built: Executor | None = None
+
+    async def estimate(self, query: ExtractQuery) -> SizeEstimate:
+        return await self._engine().estimate(query)
+
+    async def export(self, query: ExtractQuery, target: Path, *, started: Started) -> ExportReport:
+        return await self._engine().export(query, target, started=started)
+
+    def _engine(self) -> Executor:
+        if self._built is None:
+            self._built = self._build()
+        return self._built
