@@ -1,4 +1,4 @@
-"""The `filedock` command: serve, migrate, and mint tokens, API keys and accounts for scripts."""
+"""The `filedock` command: serve, work the queue, migrate, and mint credentials for scripts."""
 
 from __future__ import annotations
 
@@ -115,6 +115,36 @@ def serve(
     sys.stderr.flush()
     args = [sys.executable, "-m", "filedock.server", host, str(port), str(workers)]
     os.execv(sys.executable, args)
+
+
+@cli.command()
+def worker(
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (FILEDOCK_DATA_DIR).")] = None,
+    stop_grace: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds a stop (SIGTERM, SIGINT) gives running jobs to finish before they "
+            "are handed back to the queue.",
+        ),
+    ] = 10.0,
+) -> None:
+    """Migrate the database if needed, then work the job queue without serving HTTP."""
+    if data_dir is not None:
+        os.environ["FILEDOCK_DATA_DIR"] = str(data_dir)
+    settings = _settings()
+    _check_storage(settings)
+    _check_libmagic()
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from filedock.ports.metadata import MetadataUnavailable
+    from filedock.worker_process import run_worker
+
+    try:
+        run_worker(settings, stop_grace=timedelta(seconds=stop_grace))
+    except (MetadataUnavailable, SQLAlchemyError, OSError) as exc:
+        # Only start-up gets here (migrating): once working, an outage delays jobs instead.
+        _die(f"the database is unavailable: {_first_line(exc)}", exit_code=1)
 
 
 @cli.command()
@@ -359,8 +389,7 @@ def _on_database(
     except DomainError as exc:
         _die(exc.message, exit_code=1)
     except (MetadataUnavailable, SQLAlchemyError, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        _die(f"the database is unavailable: {reason}", exit_code=1)
+        _die(f"the database is unavailable: {_first_line(exc)}", exit_code=1)
 
 
 async def _run_on_database(
@@ -375,6 +404,10 @@ async def _run_on_database(
         return await action(settings, session_factory(engine))
     finally:
         await engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _when(moment: datetime | None) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pydantic import SecretStr
@@ -90,23 +91,32 @@ class Runtime:
     extracts: ExtractRunner
     reconciler: Reconciler
     services: Services
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # The job lanes' tasks, given time to finish their job at a stop; the periodic rounds'
+    # tasks, cancelled at once (each round is idempotent and the next one starts over).
+    _lanes: list[asyncio.Task[None]] = field(default_factory=list)
+    _rounds: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start_worker(self) -> None:
+        """Work the queue in this process: both job lanes, the sweeper and the reconciler."""
         rounds = [
             ("sweeper", self.settings.sweep_seconds, self._sweep),
             ("reconciler", self.settings.reconcile_seconds, self._reconcile),
         ]
-        self._tasks.append(asyncio.create_task(self.worker.run(), name="filedock-worker"))
-        self._tasks.append(
+        self._lanes.append(asyncio.create_task(self.worker.run(), name="filedock-worker"))
+        self._lanes.append(
             asyncio.create_task(self.extract_worker.run(), name="filedock-extract-worker")
         )
         for name, seconds, work in rounds:
             task = asyncio.create_task(_every(seconds, name, work), name=f"filedock-{name}")
-            self._tasks.append(task)
+            self._rounds.append(task)
 
     async def clean_after_crash(self) -> None:
-        """Remove what a killed server left half-written; logged, never fatal at start."""
+        """Remove what a killed process left half-written; logged, never fatal at start.
+
+        Safe beside live processes on the same store (API servers, other workers): what
+        counts is that nobody touched a write for an hour (reconcile.py), not which process
+        began it, so a process starting never removes another's upload in flight.
+        """
         try:
             removed = await self.reconciler.clean_after_crash()
         except Exception:
@@ -131,16 +141,40 @@ class Runtime:
         level = logging.WARNING if report.records_missing_object else logging.INFO
         log.log(level, "reconciled", extra=asdict(report))
 
-    async def close(self) -> None:
+    async def close(
+        self, grace: timedelta = timedelta(0), hurry: asyncio.Event | None = None
+    ) -> None:
+        """Stop working, then release what start-up opened.
+
+        The lanes claim nothing more; a job already running gets `grace` to finish (cut
+        short when `hurry` is set), then its work is stopped and the job handed back to
+        the queue (core/worker.py), so another worker takes it at once.
+        """
         self.worker.stop()
         self.extract_worker.stop()
-        for task in self._tasks:
+        if self._lanes and grace > timedelta(0):
+            await _until_done(self._lanes, grace, hurry)
+        for task in [*self._lanes, *self._rounds]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.store.close()
         await self.scanner.close()
         await self.engine.dispose()
+
+
+async def _until_done(
+    tasks: list[asyncio.Task[None]], limit: timedelta, hurry: asyncio.Event | None
+) -> None:
+    """Wait until every task ended, `limit` passed or `hurry` is set, whichever is first."""
+    ended = asyncio.ensure_future(asyncio.wait(tasks))
+    waits: set[asyncio.Future[Any]] = {ended}
+    if hurry is not None:
+        waits.add(asyncio.ensure_future(hurry.wait()))
+    await asyncio.wait(waits, timeout=limit.total_seconds(), return_when=asyncio.FIRST_COMPLETED)
+    for wait in waits:
+        # Only the waits: `asyncio.wait` never cancels what it waits for.
+        wait.cancel()
 
 
 async def _every(seconds: float, name: str, work: Callable[[], Awaitable[None]]) -> None:

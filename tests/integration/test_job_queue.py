@@ -45,6 +45,23 @@ async def test_job_of_a_dead_worker_is_claimed_again_after_its_lease(queue: SqlJ
     assert again is not None and again.id == first.id and again.attempts == 2
 
 
+async def test_a_job_handed_back_is_claimed_again_at_once_and_only_by_its_own_claim(
+    queue: SqlJobQueue,
+) -> None:
+    await queue.enqueue(JobRequest("process_file", {"file_id": "f"}))
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    first = await queue.claim(now, timedelta(minutes=5))
+    assert first is not None
+    assert await queue.release(first) is True
+    # Long before the lease would have run out.
+    again = await queue.claim(now, timedelta(minutes=5))
+    assert again is not None and again.id == first.id and again.attempts == 2
+    # The first claim is spent: it can neither hand the job back again nor renew it.
+    assert await queue.release(first) is False
+    assert await queue.renew(first, now + timedelta(minutes=5)) is False
+    assert await queue.counts() == {"running": 1}
+
+
 async def test_retried_job_waits_until_its_time(queue: SqlJobQueue) -> None:
     await queue.enqueue(JobRequest("scan"))
     now = datetime.now(UTC) + timedelta(seconds=1)

@@ -328,6 +328,13 @@ class MemoryQueue:
         row = self.rows.get(job.id)
         return row is not None and row["status"] == "running" and row["attempts"] == job.attempts
 
+    async def release(self, job: Job) -> bool:
+        row = self.rows.get(job.id)
+        if row is None or row["status"] != "running" or row["attempts"] != job.attempts:
+            return False
+        row["status"] = "queued"
+        return True
+
     async def complete(self, job_id: int) -> None:
         del self.rows[job_id]
 

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from filedock.core import worker as worker_module
 from filedock.core.worker import JobWorker, backoff
 from filedock.ports.jobs import Job, JobRequest
 from tests.unit.memory_ports import MemoryQueue
@@ -64,3 +69,75 @@ async def test_unknown_job_kind_fails_without_crashing_the_worker() -> None:
 def test_backoff_doubles_and_is_capped() -> None:
     assert [backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
     assert backoff(30) == timedelta(minutes=5)
+
+
+async def test_a_finished_job_is_logged_once_with_how_many_times_it_was_claimed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    queue = MemoryQueue()
+
+    async def handler(job: Job) -> None:
+        return None
+
+    await queue.enqueue(JobRequest("process_file", {"file_id": "f"}))
+    with caplog.at_level(logging.INFO, logger="filedock.worker"):
+        await JobWorker(queue, {"process_file": handler}, clock=lambda: NOW).run_due()
+    (line,) = [r for r in caplog.records if r.getMessage() == "job done"]
+    fields = {name: getattr(line, name) for name in ("kind", "attempts", "payload")}
+    assert fields == {"kind": "process_file", "attempts": 1, "payload": {"file_id": "f"}}
+
+
+async def test_a_worker_stopped_mid_job_stops_the_work_and_hands_the_job_back_due_at_once() -> None:
+    queue = MemoryQueue()
+    started, stopped = asyncio.Event(), asyncio.Event()
+
+    async def endless(job: Job) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+
+    await queue.enqueue(JobRequest("endless"))
+    running = asyncio.create_task(JobWorker(queue, {"endless": endless}, clock=lambda: NOW).run())
+    await asyncio.wait_for(started.wait(), 2)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(running, 2)
+    assert stopped.is_set()
+    (row,) = queue.rows.values()
+    assert (row["status"], row["attempts"]) == ("queued", 1)
+    # Due now: another worker takes it at once, not when the lease would have run out.
+    again = await queue.claim(NOW, timedelta(minutes=5))
+    assert again is not None and again.attempts == 2
+
+
+async def test_a_job_whose_work_will_not_stop_is_left_to_its_lease_not_handed_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Handing it back while its work still runs would let a second worker run it beside."""
+    monkeypatch.setattr(worker_module, "HAND_BACK_SECONDS", 0.2)
+    queue = MemoryQueue()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def stubborn(job: Job) -> None:
+        started.set()
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue  # ignores being stopped, as blocking work in a thread would
+
+    await queue.enqueue(JobRequest("stubborn"))
+    running = asyncio.create_task(
+        JobWorker(queue, {"stubborn": stubborn}, clock=lambda: NOW).run()
+    )
+    await asyncio.wait_for(started.wait(), 2)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(running, 2)
+    (row,) = queue.rows.values()
+    assert (row["status"], row["attempts"]) == ("running", 1)
+    release.set()
+    await asyncio.sleep(0)  # lets the stubborn work end before the test's loop closes

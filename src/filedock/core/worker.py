@@ -7,6 +7,10 @@ died is taken again once the lease runs out. Two kinds of failure are told apart
 - anything else is a bug or a poisoned input: retried with backoff, and after `max_attempts`
   the job is marked failed, the reason logged, and the kind's `give_up` hook told, so the
   thing the job was for (a file in `processing`) does not wait for ever.
+
+A worker stopped mid-job (its task cancelled: a server or `filedock worker` shutting down)
+stops the job's work and hands the job back to the queue, so another worker takes it at once
+instead of when the lease runs out.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 
@@ -25,6 +30,10 @@ Handler = Callable[[Job], Awaitable[None]]
 GiveUp = Callable[[Job, str], Awaitable[None]]
 
 log = logging.getLogger("filedock.worker")
+
+# How long a stopping worker waits for a cancelled job's work to unwind, and then for the
+# database to take the job back; past either, the job is left to its lease running out.
+HAND_BACK_SECONDS = 5.0
 
 
 class JobWorker:
@@ -91,8 +100,14 @@ class JobWorker:
             await self._queue.fail(job.id, f"no handler for job kind {job.kind!r}")
             log.error("job failed", extra={"job_id": job.id, "kind": job.kind})
             return
+        started = time.perf_counter()
         work: asyncio.Future[None] = asyncio.ensure_future(handler(job))
-        if not await self._hold_lease(job, work):
+        try:
+            ours = await self._hold_lease(job, work)
+        except asyncio.CancelledError:
+            await self._hand_back(job, work, started)
+            raise
+        if not ours:
             log.warning("job lost its lease", extra={"job_id": job.id, "kind": job.kind})
             return
         try:
@@ -100,7 +115,49 @@ class JobWorker:
         except Exception as exc:
             await self._after_failure(job, exc)
         else:
-            await self._queue.complete(job.id)
+            await self._complete(job, started)
+
+    async def _complete(self, job: Job, started: float) -> None:
+        await self._queue.complete(job.id)
+        # One line a job: what a worker without HTTP has instead of an access log. Its
+        # `attempts` counts claims, so 1 means no other worker ever held this job.
+        log.info(
+            "job done",
+            extra={
+                "job_id": job.id,
+                "kind": job.kind,
+                "attempts": job.attempts,
+                "payload": dict(job.payload),
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+
+    async def _hand_back(self, job: Job, work: asyncio.Future[None], started: float) -> None:
+        """Stopping mid-job: stop its work, then return the job to the queue, due at once.
+
+        Runs while the worker's own task is being cancelled, so every wait here is bounded;
+        a job that cannot be handed back keeps its claim until the lease runs out, as if
+        the process had been killed.
+        """
+        work.cancel()
+        await asyncio.wait({work}, timeout=HAND_BACK_SECONDS)
+        where = {"job_id": job.id, "kind": job.kind}
+        if not work.done():
+            # Handing it back now could let another worker run it beside this work.
+            log.warning("job did not stop; left to its lease", extra=where)
+            return
+        try:
+            async with asyncio.timeout(HAND_BACK_SECONDS):
+                if not work.cancelled() and work.exception() is None:
+                    # It finished before the cancel reached it: done, not handed back.
+                    await self._complete(job, started)
+                    return
+                handed_back = await self._queue.release(job)
+        except Exception:
+            log.warning("could not hand the job back; left to its lease", extra=where)
+            return
+        if handed_back:
+            log.info("job handed back", extra=where)
 
     async def _hold_lease(self, job: Job, work: asyncio.Future[None]) -> bool:
         """Renew the job's lease while `work` runs (a job may run longer than one lease, an

@@ -89,6 +89,21 @@ class SqlJobQueue:
                 )
                 return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
+    async def release(self, job: Job) -> bool:
+        with unavailable_on_connection_errors():
+            async with self._sessions.begin() as session:
+                # `run_after` is kept: it was due already, and stays first in line.
+                result = await session.execute(
+                    update(JobRow)
+                    .where(
+                        JobRow.id == job.id,
+                        JobRow.status == "running",
+                        JobRow.attempts == job.attempts,
+                    )
+                    .values(status="queued", locked_until=None, updated_at=datetime.now(UTC))
+                )
+                return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     async def complete(self, job_id: int) -> None:
         # Done jobs leave no row: the file's own status is the lasting record.
         with unavailable_on_connection_errors():
