@@ -294,14 +294,16 @@ def report(
             ">= 0.40x",
             verdict(ratio >= 0.4),
         )
-    best = max(levels, key=lambda pair: pair[0].rate)[0]
+    # Issue 14: at c=16 (the best level otherwise), 10,000 signed URLs/s on one worker.
+    best = next((fd for fd, _ in levels if fd.concurrency == 16), None)
+    best = best or max(levels, key=lambda pair: pair[0].rate)[0]
     line(
-        f"filedock signed-url, best (c={best.concurrency})",
+        f"filedock signed-url, c={best.concurrency}",
         f"{best.rate:.0f} /s",
         "",
         "",
-        ">= 2000/s",
-        verdict(best.rate >= 2000),
+        ">= 10000/s",
+        verdict(best.rate >= 10000),
     )
     median = {name: statistics.median(secs) for name, secs in times.items()}
     for name, what in (

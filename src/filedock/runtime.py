@@ -39,6 +39,7 @@ from filedock.core.reconcile import Reconciler
 from filedock.core.schedules import ScheduleDocuments, ScheduleRules
 from filedock.core.services import Services
 from filedock.core.signing import SignedGrants
+from filedock.core.upload_grants import UploadGrants
 from filedock.core.upload_policy import (
     BROWSER_UI_POLICY,
     FORM_COMMAND_POLICY,
@@ -227,7 +228,9 @@ def build_runtime(settings: Settings) -> Runtime:
     accounts = account_service(settings, sessions)
     api_keys = ApiKeyService(SqlApiKeyStore(sessions))
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
-    uploads = UploadService(records, store, policies, grants=grants)
+    # Signed-url uploads carry their grant in the key and the file id: no row until bytes come.
+    upload_grants = UploadGrants.from_app_secret(settings.jwt_secret.get_secret_value(), policies)
+    uploads = UploadService(records, store, policies, grants=grants, upload_grants=upload_grants)
     # Reads of a file on its way wait for processing; a pending one's bytes are looked for.
     read_wait = ReadWait(limit=timedelta(seconds=settings.read_wait_seconds))
     bearer = bearer_verifier(settings)
@@ -245,6 +248,7 @@ def build_runtime(settings: Settings) -> Runtime:
             grants=grants,
             read_wait=read_wait,
             notice=uploads.notice_upload,
+            unrecorded=uploads.find_unrecorded,
         ),
         uploads=uploads,
         schedules=ScheduleDocuments(
@@ -316,6 +320,7 @@ def build_runtime(settings: Settings) -> Runtime:
             records,
             store,
             prefixes=(PRIVATE_PREFIX, EXTRACTS_PREFIX, *(p.key_prefix for p in policies.values())),
+            adopt=uploads.adopt,
         ),
         services=services,
     )

@@ -44,6 +44,15 @@ def ready_file(backend: Backend, data: bytes = CSV, name: str = "notes.csv") -> 
     return str(ticket["file_id"])
 
 
+def arrived(backend: Backend, name: str) -> str:
+    """An upload whose bytes arrived: only then is it a file (issuing a URL records nothing)."""
+    ticket = backend.upload_url(name)
+    assert backend.put(ticket, CSV).status_code == 200
+    # On S3 the bytes went to the bucket: the poll is what finds them.
+    assert backend.get(f"/v1/files/{ticket['file_id']}/status").status_code == 200
+    return str(ticket["file_id"])
+
+
 def listing(backend: Backend, **params: Any) -> dict[str, Any]:
     response = backend.get("/v1/files/", **params)
     assert response.status_code == 200, response.text
@@ -77,7 +86,7 @@ def signed_lifetime(server: LiveServer, url: str) -> float:
 
 def test_listing_walks_the_users_files_a_page_at_a_time_by_id(backend: Backend) -> None:
     ready = ready_file(backend)
-    pending = [backend.upload_url(f"draft-{n}.pdf")["file_id"] for n in range(4)]
+    pending = [arrived(backend, f"draft-{n}.csv") for n in range(4)]
 
     files, pages = every_page(backend, limit=2)
 
@@ -91,7 +100,7 @@ def test_listing_walks_the_users_files_a_page_at_a_time_by_id(backend: Backend) 
 
 def test_listing_defaults_to_50_a_page(backend: Backend) -> None:
     for n in range(51):
-        backend.upload_url(f"f{n}.csv")
+        arrived(backend, f"f{n}.csv")
     first = listing(backend)
     assert len(first["files"]) == 50 and first["next"] == first["files"][-1]["file_id"]
     assert len(listing(backend, after=first["next"])["files"]) == 1
@@ -104,11 +113,11 @@ def test_deleted_files_are_not_listed(backend: Backend) -> None:
 
 
 def test_another_users_files_are_not_listed(server: LiveServer, backend: Backend) -> None:
-    mine = backend.upload_url("mine.csv")["file_id"]
-    backend.as_user(str(uuid.uuid4())).upload_url("theirs.csv")
+    mine = arrived(backend, "mine.csv")
+    arrived(backend.as_user(str(uuid.uuid4())), "theirs.csv")
     # The same user id through another back-end's key is another user.
     other_key = Backend(server, server.create_api_key(f"other-{uuid.uuid4().hex[:8]}"))
-    other_key.as_user(backend.user).upload_url("other-backend.csv")
+    arrived(other_key.as_user(backend.user), "other-backend.csv")
 
     assert [f["file_id"] for f in listing(backend)["files"]] == [mine]
     assert listing(backend.as_user(str(uuid.uuid4())))["files"] == []

@@ -24,10 +24,11 @@ from filedock.core.errors import (
     ProcessingRefused,
     TooLarge,
 )
-from filedock.core.lifecycle import FileLifecycle, reachable
+from filedock.core.lifecycle import FileLifecycle, claim_open, reachable
 from filedock.core.model import File, FileStatus, media_type
 from filedock.core.principal import Principal
 from filedock.core.signing import DownloadLink, SignedGrants, share_lifetime
+from filedock.core.upload_grants import is_grant_shaped
 from filedock.core.upload_policy import admitted_body
 from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileIdTaken, FileRecords
@@ -54,6 +55,8 @@ LISTED = frozenset(FileStatus) - {FileStatus.DELETED}
 Clock = Callable[[], datetime]
 Notice = Callable[[File], Awaitable[File]]
 """Checks the store for a pending upload's bytes (`UploadService.notice_upload`)."""
+Unrecorded = Callable[[Principal, str], Awaitable[File | None]]
+"""The caller's upload that no row holds yet, by id (`UploadService.find_unrecorded`)."""
 log = logging.getLogger("filedock.files")
 
 _FILE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -80,6 +83,12 @@ _ACTIVE_TYPES = frozenset(
 )
 
 
+RESERVED_ID = (
+    "ids shaped like a version-8 UUID (xxxxxxxx-xxxx-8xxx-[89ab]xxx-xxxxxxxxxxxx) are "
+    "reserved for signed uploads; choose another id"
+)
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -94,6 +103,14 @@ def validate_file_id(file_id: str) -> str:
         raise InvalidInput.one(
             "file_id", "the file id may hold only letters, digits, '.', '_' and '-', and no '..'"
         )
+    return file_id
+
+
+def validate_new_file_id(file_id: str) -> str:
+    """An id a client chooses for a new file: valid, and not the shape of a signed upload's
+    id, which stays free for that upload's bytes (core/upload_grants.py)."""
+    if is_grant_shaped(validate_file_id(file_id)):
+        raise InvalidInput.one("file_id", RESERVED_ID)
     return file_id
 
 
@@ -214,8 +231,10 @@ class FileService:
         clock: Clock = utc_now,
         read_wait: ReadWait | None = None,
         notice: Notice | None = None,
+        unrecorded: Unrecorded | None = None,
     ) -> None:
-        """`notice` checks the store for a pending upload's bytes before a read gives up."""
+        """`notice` checks the store for a pending upload's bytes before a read gives up;
+        `unrecorded` finds the caller's upload no row holds yet (core/arrivals.py)."""
         self._grants = grants or SignedGrants(store, None)
         self._lifecycle = FileLifecycle(records, clock)
         self._records = records
@@ -224,6 +243,7 @@ class FileService:
         self._clock = clock
         self._read_wait = read_wait or ReadWait()
         self._notice = notice
+        self._unrecorded = unrecorded
 
     @property
     def max_upload_bytes(self) -> int:
@@ -244,7 +264,7 @@ class FileService:
         its processing job: the insert is what claims the id. A writer that dies leaves no
         record holding the id, only an unreferenced object the reconciler removes.
         """
-        validate_file_id(file_id)
+        validate_new_file_id(file_id)
         content_type = validate_content_type(content_type)
         if declared_length is not None and declared_length > self._max_upload_bytes:
             raise TooLarge(self._max_upload_bytes)
@@ -285,6 +305,8 @@ class FileService:
         """The record of a file the principal may see."""
         validate_file_id(file_id)
         file = await self._lifecycle.get(file_id)
+        if file is None and self._unrecorded is not None:
+            file = await self._unrecorded(principal, file_id)
         return reachable(principal, file, missing=f"no file with id {file_id!r}")
 
     async def open_download(self, principal: Principal, file_id: str) -> Download:
@@ -357,12 +379,15 @@ async def purge(lifecycle: FileLifecycle, store: ObjectStore, deleted: File) -> 
     """Remove a deleted file's object, then its record; True when both are gone.
 
     With the store down the record stays `deleted` (never served, never listed) and the
-    sweeper purges it later, so a delete never waits on the store.
+    sweeper purges it later, so a delete never waits on the store. The record of an upload
+    grant whose id must stay claimed (`claim_open`) is kept too, for a later sweep.
     """
     try:
         await store.delete(deleted.storage_key)
     except StoreUnavailable:
         log.warning("store unavailable; deleted file purged later", extra={"id": deleted.id})
+        return False
+    if claim_open(deleted, lifecycle.now()):
         return False
     return await lifecycle.forget(deleted)
 

@@ -42,6 +42,9 @@ MOVES: dict[FileStatus, frozenset[FileStatus]] = {
 }
 # How often a delete re-reads and tries again when another writer moved the file first.
 _DELETE_ATTEMPTS = 5
+# The label of a record made for an upload grant (core/arrivals.py): until this moment (ISO
+# 8601) its deleted record is kept, so the grant's URL or object cannot claim the id again.
+CLAIM_LABEL = "claimed_until"
 
 
 class LostRace(Conflict):
@@ -86,6 +89,12 @@ def reachable(principal: Principal, file: File | None, *, missing: str) -> File:
     if not may_access(principal, file.owner_realm, file.owner_id):
         raise Forbidden("only the owner or an admin may access this file")
     return file
+
+
+def claim_open(file: File, now: datetime) -> bool:
+    """Whether `file`'s id must stay claimed by its record (see `CLAIM_LABEL`)."""
+    until = file.labels.get(CLAIM_LABEL)
+    return until is not None and now < datetime.fromisoformat(until)
 
 
 def new_revision() -> str:
@@ -145,9 +154,18 @@ class FileLifecycle:
         A concurrent move (processing deciding) is not a reason to refuse the owner: the
         record is re-read and the delete tried again. Once `deleted`, nothing serves it and
         no writer can bring it back; the object is removed by the caller or, failing that,
-        by the sweeper (`purge`).
+        by the sweeper (`purge`). A file no row holds yet (an upload grant whose bytes have
+        not arrived, core/arrivals.py) gets a `deleted` record: its insert claims the id, so
+        no arrival can make the file afterwards; if bytes claimed it first, that record is
+        deleted instead.
         """
         current: File | None = file
+        if not file.revision:
+            try:
+                closed = replace(file, status=S.DELETED, status_reason=reason)
+                return await self.create(replace(closed, updated_at=self._clock()))
+            except FileIdTaken:
+                current = await self._records.get(file.id)
         for _ in range(_DELETE_ATTEMPTS):
             if current is None or current.status is FileStatus.DELETED:
                 raise NotFound(f"no file with id {file.id!r}")
@@ -163,6 +181,9 @@ class FileLifecycle:
 
     async def get(self, file_id: str) -> File | None:
         return await self._records.get(file_id)
+
+    def now(self) -> datetime:
+        return self._clock()
 
 
 async def create_or_existing(lifecycle: FileLifecycle, file: File) -> tuple[File, bool]:

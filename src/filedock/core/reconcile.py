@@ -6,7 +6,8 @@ that no record names (a crash between writing it and committing
 its record, as when processing copies a landing object to its private key) is an orphan: once
 it is older than a grace period, so that uploads and copies still in flight are never touched,
 it is deleted. A record whose object is gone is marked `failed` and kept, so the loss stays
-visible instead of the file silently disappearing.
+visible instead of the file silently disappearing. An upload grant's object without a record
+is not an orphan while its grant can still make one: it is adopted (core/arrivals.py).
 
 One round reads records a page at a time and keys a batch at a time, so it runs in bounded
 memory however large the store. A store or database outage stops the round with an error and
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,6 +36,7 @@ DEFAULT_ORPHAN_GRACE = timedelta(hours=1)
 # A live write touches its temporary file or multipart upload far more often than this.
 DEFAULT_UNFINISHED_IDLE = timedelta(hours=1)
 DEFAULT_PAGE_SIZE = 200
+Adopt = Callable[[str], Awaitable[File | None]]
 # Enough ids to look a few up from the log line; the count says how many there were.
 MISSING_IDS_REPORTED = 20
 # Record checks are one HEAD each: a few at a time keeps S3 round trips from adding up.
@@ -52,6 +54,7 @@ class ReconcileReport:
     checked_objects: int = 0
     checked_records: int = 0
     unfinished_removed: int = 0
+    adopted: int = 0
 
 
 class Reconciler:
@@ -65,7 +68,10 @@ class Reconciler:
         prefixes: Sequence[str] = (PRIVATE_PREFIX, LANDING_PREFIX),
         page_size: int = DEFAULT_PAGE_SIZE,
         unfinished_idle: timedelta = DEFAULT_UNFINISHED_IDLE,
+        adopt: Adopt | None = None,
     ) -> None:
+        """`adopt` makes the record of an upload grant's object (`UploadService.adopt`)."""
+        self._adopt = adopt
         self._records = records
         self._lifecycle = FileLifecycle(records, clock)
         self._store = store
@@ -116,6 +122,12 @@ class Reconciler:
         for key in keys:
             if key in recorded:
                 continue
+            if self._adopt is not None:
+                # An upload grant's bytes nobody noticed (core/arrivals.py): a file now.
+                adopted = await self._adopt(key)
+                if adopted is not None and adopted.storage_key == key:
+                    report.adopted += 1
+                    continue
             try:
                 info = await self._store.head(key)
             except ObjectNotFound:

@@ -32,6 +32,9 @@ class UploadPolicy:
     url_expiry: timedelta
     temporary_lifetime: timedelta
     allow_empty: bool = False
+    # Whether an upload is listed from the moment its URL is issued, so a row is written
+    # then; otherwise the record is made when the bytes arrive (core/arrivals.py).
+    listed_before_bytes: bool = False
 
     def allows(self, content_type: str) -> bool:
         """Whether files of `content_type` may come this way; no listed types means any."""
@@ -101,6 +104,8 @@ BROWSER_UI_POLICY = UploadPolicy(
     key_prefix="ui_uploads/",
     url_expiry=timedelta(hours=1),
     temporary_lifetime=timedelta(hours=24),
+    # The files page shows an upload (and its progress) as soon as it starts.
+    listed_before_bytes=True,
 )
 
 MAX_FILENAME_LENGTH = 255

@@ -1,8 +1,11 @@
 """Upload sessions: a signed URL now, the bytes later, straight to the store.
 
-`issue_upload_url` records a `pending` file and hands out a URL bound to one method, one key,
-an expiry and a size limit; not to a content type, which processing decides from the bytes
-(seed 001's clients PUT with any type, or none). The bytes never pass through a face: the client
+`issue_upload_url` hands out a URL bound to one method, one key, an expiry and a size limit;
+not to a content type, which processing decides from the bytes (seed 001's clients PUT with
+any type, or none). With upload grants configured it writes no row: the URL's key and the
+file id carry the upload (core/upload_grants.py) and the record is made when the bytes arrive
+(core/arrivals.py); otherwise, and for uploads that must be listed at once (the files page),
+it records a `pending` file. The bytes never pass through a face: the client
 sends them to the store (S3, or the app's own `/_blobs/` for the local store). The upload is
 then noticed by whoever comes first (status polling, the sweeper, a bucket notification or
 the blob face itself) and all of them call `notice_upload`, which is idempotent.
@@ -14,10 +17,10 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
+from filedock.core.arrivals import CLOSED_UPLOAD, SESSION_GRACE, Arrivals, unrecorded_file
 from filedock.core.errors import (
     Conflict,
     Forbidden,
@@ -27,10 +30,21 @@ from filedock.core.errors import (
     UnsupportedType,
 )
 from filedock.core.files import PRIVATE_PREFIX, PROCESS_FILE_JOB, Clock, purge, utc_now
-from filedock.core.lifecycle import FileLifecycle, LostRace, create_or_existing, reachable
+from filedock.core.lifecycle import (
+    FileLifecycle,
+    LostRace,
+    claim_open,
+    create_or_existing,
+    reachable,
+)
 from filedock.core.model import File, FileStatus
 from filedock.core.principal import Principal
 from filedock.core.signing import SignedGrants
+from filedock.core.upload_grants import UploadGrants
+from filedock.core.upload_model import BucketEvent as BucketEvent  # re-exported
+from filedock.core.upload_model import SweepReport as SweepReport
+from filedock.core.upload_model import UploadTicket as UploadTicket
+from filedock.core.upload_model import pending_file as pending_file
 from filedock.core.upload_policy import (
     POLICY_LABEL,
     UploadPolicy,
@@ -50,19 +64,6 @@ COMMAND_SUCCESS = "201"
 UNDECLARED_TYPE = "application/octet-stream"
 
 
-@dataclass(frozen=True, slots=True)
-class UploadTicket:
-    """A pending file and the signed request that delivers its bytes."""
-
-    file: File
-    request: PresignedRequest
-    policy: UploadPolicy
-
-    @property
-    def expires_in(self) -> int:
-        return int(self.policy.url_expiry.total_seconds())
-
-
 class UploadService:
     def __init__(
         self,
@@ -71,22 +72,34 @@ class UploadService:
         policies: dict[str, UploadPolicy],
         *,
         grants: SignedGrants | None = None,
+        upload_grants: UploadGrants | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        """`upload_grants`: sign uploads that need no row until their bytes arrive."""
         self._lifecycle = FileLifecycle(records, clock)
         self._records = records
         self._store = store
         self._grants = grants or SignedGrants(store, None)
         self._policies = policies
         self._clock = clock
+        self._arrivals = (
+            None
+            if upload_grants is None
+            else Arrivals(upload_grants, records, store, self._lifecycle, clock)
+        )
 
     def policy(self, name: str) -> UploadPolicy:
         return self._policies[name]
 
     async def issue_upload_url(
-        self, principal: Principal, filename: str, persist: bool, policy: UploadPolicy
+        self,
+        principal: Principal,
+        filename: str,
+        persist: bool,
+        policy: UploadPolicy,
     ) -> UploadTicket:
-        """Record a pending file and sign a PUT for it, bound to the policy's limits."""
+        """Sign a PUT of a new file, bound to the policy's limits; with upload grants, no row
+        is written (unless the policy lists uploads before their bytes arrive)."""
         filename = validate_filename(filename)
         content_type = content_type_for(filename)
         if not policy.allows(content_type):
@@ -95,6 +108,14 @@ class UploadService:
                 + ", ".join(policy.allowed_types)
             )
         now = self._clock()
+        if self._arrivals is not None and not policy.listed_before_bytes:
+            issued = self._arrivals.grants.issue(
+                principal, policy, filename, content_type, persist, now
+            )
+            if issued is not None:  # else a key too long to carry it: a row, as before
+                grant, key = issued
+                request = self._grants.upload_url(key, policy)
+                return UploadTicket(unrecorded_file(grant), request, policy)
         file = pending_file(
             principal,
             policy,
@@ -147,8 +168,8 @@ class UploadService:
         Idempotent: whoever notices first (a poll, the sweeper, a notification) moves the
         file; the others get the record as it now is.
         """
-        if file.status is not FileStatus.PENDING:
-            return file
+        if file.status is not FileStatus.PENDING or not file.revision:
+            return file  # decided, or no row yet (`find_unrecorded` looked for its bytes)
         try:
             info = await self._store.head(file.storage_key)
         except ObjectNotFound:
@@ -163,7 +184,17 @@ class UploadService:
     async def notice_key(self, storage_key: str) -> File | None:
         """The store says `storage_key` was written (a bucket notification)."""
         file = await self._records.find_by_key(storage_key)
-        return None if file is None else await self.notice_upload(file)
+        if file is None:
+            return None if self._arrivals is None else await self._arrivals.adopt(storage_key)
+        return await self.notice_upload(file)
+
+    async def find_unrecorded(self, principal: Principal, file_id: str) -> File | None:
+        """The caller's upload grant that no row holds yet (`Arrivals.find`); None if none."""
+        return None if self._arrivals is None else await self._arrivals.find(principal, file_id)
+
+    async def adopt(self, storage_key: str) -> File | None:
+        """The record of an upload grant's object found in the store (the reconciler)."""
+        return None if self._arrivals is None else await self._arrivals.adopt(storage_key)
 
     async def notice_removed(self, storage_key: str) -> File | None:
         """The store says `storage_key` was deleted (a signed DELETE, a bucket notification).
@@ -215,7 +246,13 @@ class UploadService:
         the same URL, or one racing a delete) gets `Conflict` and its bytes are removed, so
         nothing can change bytes that are being, or have been, scanned. An empty body is
         refused before anything is stored, unless the upload's policy allows empty files.
+        An upload grant's bytes make its record instead (`Arrivals.record`): the insert
+        claims the id, and a request that finds it claimed loses the same way.
         """
+        if self._arrivals is not None:
+            grant = self._arrivals.grants.of_key(storage_key)
+            if grant is not None:
+                return await self._arrivals.receive(grant, storage_key, chunks, max_bytes=max_bytes)
         file = await self._records.find_by_key(storage_key)
         if file is None or file.status is not FileStatus.PENDING:
             raise Conflict(CLOSED_UPLOAD)
@@ -244,7 +281,7 @@ class UploadService:
 
     async def status(self, principal: Principal, file_id: str) -> File:
         """Where a file is; polling a pending upload notices its bytes."""
-        file = await self._lifecycle.get(file_id)
+        file = await self._lifecycle.get(file_id) or await self.find_unrecorded(principal, file_id)
         return await self.notice_upload(
             reachable(principal, file, missing=f"no file with id {file_id!r}")
         )
@@ -254,6 +291,9 @@ class UploadService:
         and purge deleted files whose object removal had to wait."""
         now = self._clock()
         report = SweepReport()
+        if self._arrivals is not None:
+            prefixes = [policy.key_prefix for policy in self._policies.values()]
+            report.noticed += await self._arrivals.adopt_landed(prefixes, limit=limit)
         for file in await self._records.find(status=FileStatus.PENDING, limit=limit):
             noticed = await self.notice_upload(file)
             if noticed.status is not FileStatus.PENDING:
@@ -263,6 +303,8 @@ class UploadService:
         for file in await self._records.find(expires_before=now, limit=limit):
             if file.status in (FileStatus.PENDING, FileStatus.UPLOADED, FileStatus.PROCESSING):
                 continue  # still on its way; it is removed once it settles
+            if file.status is FileStatus.DELETED and claim_open(file, now):
+                continue  # its object is gone; the record keeps its grant's id claimed
             report.expired += await self._forget(file)
         tombstones = await self._records.find(
             status=FileStatus.DELETED, updated_before=now - SESSION_GRACE, limit=limit
@@ -270,6 +312,8 @@ class UploadService:
         for file in tombstones:
             if file.status_reason == OBJECT_DELETED and file.updated_at > now - TOMBSTONE_AGE:
                 continue  # bytes already gone; the record waits for its schedule's removal
+            if claim_open(file, now):
+                continue  # an upload grant's id stays claimed until its URL's bytes cannot come
             report.purged += await purge(self._lifecycle, self._store, file)
         return report
 
@@ -323,7 +367,6 @@ class UploadService:
 # purged by the request that deleted them, or (the store was down) by the next sweep.
 TOMBSTONE_AGE = timedelta(days=1)
 OBJECT_DELETED = "the object was deleted"
-CLOSED_UPLOAD = "this upload is closed: its bytes have arrived or it expired"
 ANSWER_LABEL = "command_answer"
 _COMMAND_IDS = uuid.UUID("6f1c8f0e-55b1-4c52-9a55-0a4b3c1d2e7f")
 
@@ -335,50 +378,4 @@ def _process(file: File) -> JobRequest:
 def _answer_text(request: PresignedRequest) -> str:
     return json.dumps(
         {"url": request.url, "fields": request.fields, "expires_at": request.expires_at.isoformat()}
-    )
-
-
-SESSION_GRACE = timedelta(minutes=15)
-
-
-@dataclass(frozen=True, slots=True)
-class BucketEvent:
-    """One record of a bucket notification: an object was created or removed."""
-
-    created: bool
-    bucket: str
-    object_name: str
-
-
-@dataclass(slots=True)
-class SweepReport:
-    noticed: int = 0
-    abandoned: int = 0
-    expired: int = 0
-    purged: int = 0
-
-
-def pending_file(
-    principal: Principal,
-    policy: UploadPolicy,
-    storage_key: str,
-    content_type: str,
-    now: datetime,
-    *,
-    file_id: str | None = None,
-    **fields: Any,
-) -> File:
-    """A new upload waiting for its bytes, owned by `principal`, under `policy`."""
-    return File(
-        id=file_id or str(uuid.uuid4()),
-        owner_realm=principal.realm,
-        owner_id=principal.user_id,
-        owner_role=principal.role,
-        storage_key=storage_key,
-        content_type=content_type,
-        status=FileStatus.PENDING,
-        created_at=now,
-        updated_at=now,
-        labels={POLICY_LABEL: policy.name},
-        **fields,
     )
