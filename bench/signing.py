@@ -7,7 +7,8 @@ Run from the repository root with the project's venv:
 Part 1 loads `GET /v1/files/signed-url` of a real `filedock serve` (one worker, SQLite, rate
 limiter off) from 1, 16 and 64 keep-alive connections, 64 distinct user ids in turn, and in
 the same run a bare Starlette endpoint answering a JSON body of the same size, served by
-Granian with the same options. Part 2 uploads a file of random bytes through
+Granian with the same options; then the same load on `filedock serve --workers 2`, compared
+with one worker (`--no-scaling` skips it). Part 2 uploads a file of random bytes through
 `/v1/file/<file_id>` to a filedock scanning with a real clamd, times upload -> ready, and
 compares with `sha256sum` plus `clamdscan --stream` (INSTREAM, as filedock sends) of the same
 file against the same clamd. A missed target prints MISS; the exit status stays 0 unless the
@@ -186,6 +187,30 @@ def load_levels(
     return asyncio.run(measure())
 
 
+def two_worker_levels(
+    port: int, pid: int, key: str, args: argparse.Namespace
+) -> list[LoadResult]:
+    """The same load on `filedock serve --workers 2`, at each level (issue 14: scaling)."""
+    users = [str(uuid.uuid4()) for _ in range(args.users)]
+    requests = [
+        request_bytes(HOST, port, SIGNED_URL, {"api-key": key, "user-id": user}) for user in users
+    ]
+
+    async def measure() -> list[LoadResult]:
+        results = []
+        for level in args.concurrency:
+            result = await run_load(
+                HOST, port, requests, level, args.seconds, args.warmup, partial(cpu_seconds, pid)
+            )
+            if set(result.statuses) != {200}:
+                raise RuntimeError(f"--workers 2, c={level}: statuses {result.statuses}")
+            results.append(result)
+            print(f"  c={level}: filedock --workers 2 {result.rate:.0f}/s", flush=True)
+        return results
+
+    return asyncio.run(measure())
+
+
 def poll_ready(port: int, path: str, token: str, interval: float) -> tuple[float, int, int]:
     """Seconds until HEAD `path` stops answering 409, its final status, and polls made."""
     conn = http.client.HTTPConnection(HOST, port, timeout=30)
@@ -257,6 +282,7 @@ def path_url(port: int, path: str) -> str:
 
 def report(
     levels: list[tuple[LoadResult, LoadResult]],
+    two_workers: list[LoadResult],
     times: dict[str, list[float]],
     polls: list[int],
     size: int,
@@ -305,6 +331,20 @@ def report(
         ">= 10000/s",
         verdict(best.rate >= 10000),
     )
+    # Issue 14: `--workers 2` signs at least 1.7 times as fast as one worker, at the level
+    # where two workers do best (one connection per worker is no test of scaling).
+    if two_workers:
+        one = {fd.concurrency: fd for fd, _ in levels}
+        pair = max(two_workers, key=lambda result: result.rate / one[result.concurrency].rate)
+        ratio = pair.rate / one[pair.concurrency].rate
+        line(
+            f"filedock --workers 2, c={pair.concurrency}",
+            f"{pair.rate:.0f} /s",
+            latency(pair),
+            f"{ratio:.2f}x 1 worker",
+            ">= 1.70x",
+            verdict(ratio >= 1.7),
+        )
     median = {name: statistics.median(secs) for name, secs in times.items()}
     for name, what in (
         ("sha256sum", "sha256sum FILE (reference)"),
@@ -349,6 +389,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="processing runs")
     parser.add_argument("--poll-ms", type=float, default=10.0, help="readiness poll interval")
     parser.add_argument("--log-level", default="info", help="filedock's (info is the default)")
+    parser.add_argument(
+        "--no-scaling", action="store_true", help="skip the `serve --workers 2` measurement"
+    )
     parser.add_argument("--work-dir", type=Path, default=Path(__file__).resolve().parent / ".work")
     args = parser.parse_args()
     args.concurrency = [int(level) for level in args.concurrency.split(",")]
@@ -385,12 +428,20 @@ def main() -> None:
                 with serving(bare, bare_env, work / "bare.log", bare_port) as bare_pid:
                     print(f"signed-url: body {len(body)} bytes; loading", flush=True)
                     levels = load_levels(fd_port, fd_pid, bare_port, bare_pid, key, args)
+                two_workers: list[LoadResult] = []
+                if not args.no_scaling:
+                    print("signed-url: filedock serve --workers 2", flush=True)
+                    port2 = free_port()
+                    env2 = {**env, "FILEDOCK_PUBLIC_URL": f"http://{HOST}:{port2}"}
+                    serve2 = [*command[:-1], str(port2), "--workers", "2"]
+                    with serving(serve2, env2, work / "filedock-2.log", port2) as pid2:
+                        two_workers = two_worker_levels(port2, pid2, key, args)
                 print(f"processing: {args.size_mib} MiB, {args.repeat} runs", flush=True)
                 scan = [clamdscan, f"--config-file={clamd_config}", "--stream", "--no-summary"]
                 times, polls = processing_runs(big, fd_port, env, scan, args)
     finally:
         big.unlink(missing_ok=True)
-    report(levels, times, polls, size, args)
+    report(levels, two_workers, times, polls, size, args)
     shutil.rmtree(work, ignore_errors=True)
 
 
