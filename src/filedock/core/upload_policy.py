@@ -132,7 +132,10 @@ def validate_filename(filename: str) -> str:
         raise InvalidInput.one("filename", "the filename is empty")
     if len(name) > MAX_FILENAME_LENGTH:
         raise InvalidInput.one("filename", f"the filename is longer than {MAX_FILENAME_LENGTH}")
-    if any(unicodedata.category(char).startswith("C") for char in name):
+    # Printable ASCII (most names) holds no control or format character: the per-character
+    # Unicode lookup is only needed for the rest (it was 5 % of a signed-URL request).
+    plain = name.isascii() and name.isprintable()
+    if not plain and any(unicodedata.category(char).startswith("C") for char in name):
         raise InvalidInput.one("filename", "the filename holds control characters")
     if "/" in name or "\\" in name or name in (".", ".."):
         raise InvalidInput.one("filename", "the filename must not hold a path")
