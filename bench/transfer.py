@@ -1,13 +1,16 @@
-"""Transfer benchmark (issue 2): filedock upload/download of one big file against references.
+"""Transfer benchmark (issues 2, 14): filedock upload/download of one big file, and 1 KB
+uploads under load, against references.
 
 Run from the repository root with the project's venv:
 
     .venv/bin/python bench/transfer.py [--size-mib 1024] [--repeat 3] [--keep] [--work-dir DIR]
 
-The references (sha256sum, openssl, cp, nginx) and filedock are measured in the same run on
-the same file, each step on a warm page cache (dirty pages flushed, then the input read once),
-and each is repeated; the table shows the median. MB = 10^6 bytes. A missed target prints
-MISS, but the exit status stays 0: this is a benchmark, not a test.
+The references (sha256sum, openssl, cp, nginx, a bare receive-and-discard endpoint) and
+filedock are measured in the same run on the same file, each step on a warm page cache (dirty
+pages flushed, then the input read once), and each is repeated; the table shows the median.
+The small-file case loads filedock and a bare write-and-insert endpoint in turn, each round
+(bench/upload_refs.py). MB = 10^6 bytes. A missed target prints MISS, but the exit status
+stays 0: this is a benchmark, not a test.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from importlib import metadata
 from pathlib import Path
 
 from processes import RssSampler, cpu_seconds, proc_kb, process_tree, stop
+from upload_refs import Bare, bare_serving, small_file_rounds, small_lines
 
 MB = 1_000_000
 CHUNK = 16 * 1024 * 1024
@@ -150,18 +154,36 @@ def nginx_serving(work: Path) -> Iterator[tuple[str, int]]:
             stop(server, [])
 
 
-def filedock_runs(work: Path, big: Path, size: int, repeat: int, nginx: tuple[str, int]) -> Served:
+def filedock_command() -> str:
+    exe = Path(sys.executable).with_name("filedock")
+    return str(exe) if exe.exists() else (shutil.which("filedock") or "filedock")
+
+
+def filedock_runs(
+    work: Path,
+    big: Path,
+    size: int,
+    args: argparse.Namespace,
+    nginx: tuple[str, int],
+    bare: Bare,
+) -> Served:
     """Start `filedock serve`, then `repeat` times: upload, wait until ready, download.
 
-    Each filedock download is paired with an nginx download of the same bytes right before
-    it, so both references see the same machine state (noise on a shared VM is large).
+    Each filedock upload and download is paired with the bare upload or the nginx download
+    of the same bytes right before it, so both see the same machine state (noise on a shared
+    VM is large).
     """
+    repeat = args.repeat
     data = work / "filedock-data"
     shutil.rmtree(data, ignore_errors=True)
-    exe = Path(sys.executable).with_name("filedock")
-    cmd = str(exe) if exe.exists() else (shutil.which("filedock") or "filedock")
+    cmd = filedock_command()
     base = f"http://127.0.0.1:{free_port()}"
-    env = {**os.environ, "FILEDOCK_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "FILEDOCK_LOG_LEVEL": "warning",
+        "FILEDOCK_RATE_LIMIT_PER_SECOND": "0",  # a throughput test, not a limiter test
+        "FILEDOCK_SWEEP_SECONDS": "3600",  # no sweep round inside a timed window
+    }
     serve = [
         cmd,
         "serve",
@@ -172,7 +194,13 @@ def filedock_runs(work: Path, big: Path, size: int, repeat: int, nginx: tuple[st
         "--data-dir",
         str(data),
     ]
-    times: dict[str, list[float]] = {"upload": [], "ready": [], "nginx": [], "download": []}
+    times: dict[str, list[float]] = {
+        "bare": [],
+        "upload": [],
+        "ready": [],
+        "nginx": [],
+        "download": [],
+    }
     cpu: dict[str, list[float]] = {"nginx": [], "download": []}
     with open(work / "filedock.log", "wb") as log:
         server = subprocess.Popen(serve, stdout=log, stderr=log, env=env)
@@ -195,26 +223,15 @@ def filedock_runs(work: Path, big: Path, size: int, repeat: int, nginx: tuple[st
             for n in range(repeat):
                 url = f"{base}/v1/file/bench-{n}"
                 warm(big)
+                upload = ["-X", "POST", "-T", str(big), "-H", "Expect:"]
+                times["bare"].append(curl(["-o", "/dev/null", *upload, f"{bare.base}/discard/{n}"]))
+                warm(big)
                 sampler.phase = "upload"
                 # -T streams the file (--data-binary @file reads it all into curl's memory
                 # first); "Expect:" stops curl from waiting for a 100-continue.
+                kind = ["-H", "Content-Type: application/octet-stream"]
                 times["upload"].append(
-                    curl(
-                        [
-                            "-o",
-                            str(work / "upload.json"),
-                            "-X",
-                            "POST",
-                            "-T",
-                            str(big),
-                            "-H",
-                            "Expect:",
-                            "-H",
-                            "Content-Type: application/octet-stream",
-                            *auth,
-                            url,
-                        ]
-                    )
+                    curl(["-o", str(work / "upload.json"), *upload, *kind, *auth, url])
                 )
                 answer = json.loads((work / "upload.json").read_text())
                 if answer.get("file_status") != "uploaded" or answer.get("file_size") != size:
@@ -249,6 +266,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each step")
     parser.add_argument("--keep", action="store_true", help="keep the big files and data dir")
     parser.add_argument("--work-dir", type=Path, default=Path(__file__).resolve().parent / ".work")
+    parser.add_argument("--small-rounds", type=int, default=3, help="1 KB upload rounds")
+    parser.add_argument("--small-seconds", type=float, default=5.0, help="measured per round")
+    parser.add_argument("--small-concurrency", type=int, default=16, help="connections")
     args = parser.parse_args()
     size, repeat, work = args.size_mib * 1024 * 1024, max(1, args.repeat), args.work_dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -271,13 +291,20 @@ def main() -> None:
                 warm(big)
                 runs[name].append(timed(command))
                 copy.unlink(missing_ok=True)
-        with nginx_serving(work) as nginx:
-            fd = filedock_runs(work, big, size, repeat, nginx)
+        with nginx_serving(work) as nginx, bare_serving(work) as bare:
+            fd = filedock_runs(work, big, size, args, nginx, bare)
+            # Separate servers: the first processes nothing (as with `filedock worker`
+            # processes elsewhere), the second processes each file as `serve` does by default.
+            small = {
+                worker: small_file_rounds(work, filedock_command(), bare, args, worker=worker)
+                for worker in (False, True)
+            }
     finally:
         copy.unlink(missing_ok=True)
         if not args.keep:
             big.unlink(missing_ok=True)
             shutil.rmtree(work / "filedock-data", ignore_errors=True)
+            shutil.rmtree(work / "bare-uploads", ignore_errors=True)
     runs.update(fd.times)
     rate = {name: size / statistics.median(secs) / MB for name, secs in runs.items()}
     spread = {n: f"{size / max(s) / MB:.0f}-{size / min(s) / MB:.0f}" for n, s in runs.items()}
@@ -308,6 +335,7 @@ def main() -> None:
     line("operation", "median", "min-max", "ratio", "target", "result")
     for name, what, result in (
         ("sha256sum", "sha256sum FILE (reference)", ""),
+        ("bare", "bare receive-and-discard (ref.)", ""),
         ("nginx", "nginx sendfile, curl (reference)", ""),
         ("openssl", "openssl dgst -sha256", "info"),
         ("cp", "cp FILE COPY", "info"),
@@ -315,6 +343,8 @@ def main() -> None:
     ):
         line(what, f"{rate[name]:.0f} MB/s", spread[name], "", "", result)
     check("upload", "filedock upload (POST, curl -T)", "sha256sum", 0.9)
+    against_bare = f"{rate['upload'] / rate['bare']:.2f}x bare"
+    line("  same, against the bare endpoint", "", "", against_bare, "", "info")
     check("download", "filedock download (GET, curl)", "nginx", 1.0)
     paired = statistics.median(n / f for n, f in zip(runs["nginx"], runs["download"], strict=True))
     line(
@@ -325,6 +355,8 @@ def main() -> None:
         ">= 1.00x",
         "PASS" if paired >= 1.0 else "MISS  <<<",
     )
+    for worker, rounds in small.items():
+        small_lines(rounds, args.small_concurrency, worker=worker)
     peak = max(fd.peaks.values())
     line(
         "peak RSS, server process tree",

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from filedock.core.model import File, FileStatus
 from filedock.db.file_records import SqlFileRecords
-from filedock.db.models import FileRow
+from filedock.db.models import FileRow, JobRow
 from filedock.db.session import create_engine, session_factory
+from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileIdTaken, MetadataUnavailable
 from tests.integration.object_store_support import unused_port
 
@@ -103,3 +104,23 @@ async def test_an_unreachable_database_fails_every_waiting_insert_cleanly() -> N
     finally:
         await engine.dispose()
     assert all(isinstance(outcome, MetadataUnavailable) for outcome in outcomes)
+
+
+def job(file_id: str) -> JobRequest:
+    return JobRequest("process_file", {"file_id": file_id})
+
+
+async def test_an_uploaded_files_job_commits_with_it_and_a_refused_rows_job_never_does(
+    database: Database,
+) -> None:
+    # Uploads insert their record and its processing job through the shared commit.
+    records = database.records
+    await records.insert(pending("taken"))
+    attempts = [pending(f"up-{n}") for n in range(6)] + [pending("taken")]
+    inserts = [records.insert(f, then=[job(f.id)]) for f in attempts]
+    outcomes = await asyncio.gather(*inserts, return_exceptions=True)
+    assert isinstance(outcomes[-1], FileIdTaken) and outcomes[:-1] == [None] * 6
+    async with database.engine.connect() as connection:
+        jobs = (await connection.execute(select(JobRow.kind, JobRow.payload, JobRow.status))).all()
+    assert sorted(payload["file_id"] for _, payload, _ in jobs) == [f"up-{n}" for n in range(6)]
+    assert {(kind, status) for kind, _, status in jobs} == {("process_file", "queued")}

@@ -234,6 +234,22 @@ def test_existing_id_gets_409_and_keeps_the_first_bytes(server: LiveServer) -> N
         assert wait_ready(client, file_id, server.auth("42")).content == b"first"
 
 
+@pytest.mark.parametrize("size", [6, 2 * 1024 * 1024], ids=["small", "large"])
+def test_an_upload_to_a_taken_id_gets_409_and_leaves_no_object(
+    server: LiveServer, size: int
+) -> None:
+    # A small body is stored, then refused by the insert and removed; a large one is refused
+    # before it is stored. Either way the answer and what remains are the same.
+    file_id = new_id()
+    with server.client() as client:
+        assert upload(server, client, file_id, b"first").status_code == 200
+        assert wait_ready(client, file_id, server.auth("42")).status_code == 200
+        before = stored_objects(server)
+        again = upload(server, client, file_id, os.urandom(size))
+        assert again.status_code == 409 and set(again.json()) == {"error"}
+    assert stored_objects(server) == before
+
+
 @pytest.mark.parametrize(
     ("file_id", "expected"),
     [("a..b", 400), ("a%2Fb", 400), ("x" * 129, 400), ("%2e%2e", 400), ("a b", 400)],

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -14,7 +16,12 @@ from filedock.core.errors import (
     TooLarge,
     Unavailable,
 )
-from filedock.core.files import PROCESS_FILE_JOB, FileService, is_active_content
+from filedock.core.files import (
+    EARLY_ID_CHECK_BYTES,
+    PROCESS_FILE_JOB,
+    FileService,
+    is_active_content,
+)
 from filedock.core.model import FileStatus
 from filedock.core.principal import Principal
 from filedock.core.processing import FileProcessor
@@ -120,6 +127,64 @@ async def test_existing_id_is_a_conflict_and_keeps_the_first_file(
     with pytest.raises(Conflict):
         await files.upload(BOB, "f", "text/plain", body(b"second"))
     assert store.objects == {first.storage_key: b"first"}
+
+
+async def test_a_small_upload_to_a_taken_id_is_refused_by_the_insert_and_leaves_no_object(
+    files: FileService, store: MemoryStore, records: MemoryRecords
+) -> None:
+    first = await files.upload(ALICE, "f", "text/plain", body(b"first"), declared_length=5)
+    reads: list[str] = []
+    get = records.get
+
+    async def counted_get(file_id: str) -> Any:
+        reads.append(file_id)
+        return await get(file_id)
+
+    records.get = counted_get  # type: ignore[method-assign]
+    with pytest.raises(Conflict):
+        await files.upload(BOB, "f", "text/plain", body(b"second"), declared_length=6)
+    # No read of the record first: the insert alone decides, one round trip less.
+    assert reads == []
+    assert store.objects == {first.storage_key: b"first"}
+
+
+async def test_a_large_upload_to_a_taken_id_is_refused_before_its_body_is_read(
+    records: MemoryRecords, store: MemoryStore
+) -> None:
+    files = FileService(records, store, max_upload_bytes=10 * EARLY_ID_CHECK_BYTES)
+    await files.upload(ALICE, "f", "text/plain", body(b"first"))
+
+    async def never_read() -> AsyncIterator[bytes]:
+        yield b"x"  # the first chunk is read to refuse an empty body; no more may be
+        raise AssertionError("a large body for a taken id must not be stored")
+
+    with pytest.raises(Conflict):
+        await files.upload(
+            BOB, "f", "text/plain", never_read(), declared_length=EARLY_ID_CHECK_BYTES + 1
+        )
+
+
+async def test_an_upload_cancelled_while_its_record_is_inserted_keeps_its_object(
+    files: FileService, store: MemoryStore, records: MemoryRecords
+) -> None:
+    # Concurrent inserts commit in a transaction of their own, which a cancel does not stop:
+    # the object must stay, or the record could name bytes that are gone. One that no record
+    # names is the reconciler's to remove.
+    inserting, release = asyncio.Event(), asyncio.Event()
+    insert = records.insert
+
+    async def slow_insert(*args: Any, **kwargs: Any) -> None:
+        inserting.set()
+        await release.wait()
+        await insert(*args, **kwargs)
+
+    records.insert = slow_insert  # type: ignore[method-assign]
+    upload = asyncio.create_task(files.upload(ALICE, "f", "text/plain", body(b"bytes")))
+    await inserting.wait()
+    upload.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await upload
+    assert list(store.objects.values()) == [b"bytes"]
 
 
 async def test_only_owner_or_admin_may_read_or_delete(files: FileService) -> None:

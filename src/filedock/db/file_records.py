@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -30,22 +30,19 @@ class SqlFileRecords:
     ) -> None:
         self._sessions = sessions
         self._on_enqueue = on_enqueue
-        # Pending files arrive one per signed-URL request: concurrent ones share a commit.
-        self._inserts = GroupInsert(_engine_of(sessions), FileRow.__table__)
+        # Pending files arrive one per signed-URL request, uploaded ones with their job one per
+        # upload: concurrent ones share a commit.
+        self._inserts = GroupInsert(_engine_of(sessions), FileRow.__table__, JobRow.__table__)
 
     async def insert(self, file: File, *, then: Sequence[JobRequest] = ()) -> None:
+        jobs = [_job_values(request, file.updated_at) for request in then]
         with unavailable_on_connection_errors():
             try:
-                if not then:
-                    await self._inserts.insert(_values(file))
-                    return
-                async with self._sessions.begin() as session:
-                    await session.execute(insert(FileRow).values(**_values(file)))
-                    for request in then:
-                        session.add(new_job_row(request, file.updated_at))
+                await self._inserts.insert(_values(file), jobs)
             except IntegrityError:
                 raise FileIdTaken(file.id) from None
-        self._on_enqueue()
+        if then:
+            self._on_enqueue()
 
     async def get(self, file_id: str) -> File | None:
         with unavailable_on_connection_errors():
@@ -192,12 +189,19 @@ def _engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
 
 
 def new_job_row(request: JobRequest, now: datetime) -> JobRow:
-    return JobRow(
+    return JobRow(**_job_values(request, now))
+
+
+def _job_values(request: JobRequest, now: datetime) -> dict[str, Any]:
+    """A queued job's columns, for the ORM (`new_job_row`) and for a plain INSERT alike."""
+    return dict(
         kind=request.kind,
         payload=dict(request.payload),
         status="queued",
         attempts=0,
         run_after=request.run_after or now,
+        locked_until=None,
+        last_error=None,
         created_at=now,
         updated_at=now,
     )

@@ -1,10 +1,14 @@
 """Group commit: rows inserted at about the same time share one transaction.
 
-Issuing a signed URL records a pending file, so under load the server inserts a row per
-request. A transaction costs a handful of round trips to the database (to SQLite's thread,
-under aiosqlite) and a commit, whatever it holds, so the first row is written at once and
-every row that arrives meanwhile goes into the next transaction together. Alone, a row waits
-for nothing; under load, the cost of a commit is shared.
+Issuing a signed URL records a pending file, and an upload through a face records its file
+with its processing job, so under load the server inserts rows on every request. A
+transaction costs a handful of round trips to the database (each a hop to SQLite's thread,
+under aiosqlite, which on a busy machine waits for a core) and a commit, whatever it holds, so
+the first row is written at once and every row that arrives meanwhile goes into the next
+transaction together. Alone, a row waits for nothing; under load, the cost of a commit is
+shared.
+
+A row may bring rows of a second table that must commit with it (an uploaded file's jobs).
 
 Each caller still learns the fate of its own row: if a batch breaks a constraint, its rows
 are written again one by one, so only the offending row's caller sees the error.
@@ -13,6 +17,7 @@ are written again one by one, so only the offending row's caller sees the error.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table, insert
@@ -22,22 +27,27 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 # Rows a statement carries at most: within SQLite's bound-parameter limit at 20 columns.
 MAX_BATCH = 40
 
-_Waiting = tuple[dict[str, Any], asyncio.Future[None]]
+_Waiting = tuple[dict[str, Any], Sequence[dict[str, Any]], asyncio.Future[None]]
 
 
 class GroupInsert:
-    """Inserts rows into `table`, batching concurrent calls into one transaction."""
+    """Inserts rows into `table` (and their companions into `companions`), batching
+    concurrent calls into one transaction."""
 
-    def __init__(self, engine: AsyncEngine, table: Table) -> None:
+    def __init__(self, engine: AsyncEngine, table: Table, companions: Table | None = None) -> None:
         self._engine = engine
         self._statement = insert(table)
+        self._companions = None if companions is None else insert(companions)
         self._waiting: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def insert(self, row: dict[str, Any]) -> None:
-        """Insert `row`; returns once it is committed, or raises what the database raised."""
+    async def insert(self, row: dict[str, Any], companions: Sequence[dict[str, Any]] = ()) -> None:
+        """Insert `row`, and `companions` into the second table in the same transaction;
+        returns once they are committed, or raises what the database raised."""
+        if companions and self._companions is None:
+            raise ValueError("this group insert has no table for companion rows")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((row, done))
+        self._waiting.append((row, companions, done))
         if self._writer is None:
             # A task of its own: a caller that gives up (client gone) cancels only its wait,
             # never the transaction that carries other callers' rows.
@@ -56,7 +66,10 @@ class GroupInsert:
         try:
             # A plain connection: the ORM session's unit of work has nothing to add here.
             async with self._engine.begin() as connection:
-                await connection.execute(self._statement, [row for row, _ in batch])
+                await connection.execute(self._statement, [row for row, _, _ in batch])
+                companions = [one for _, rows, _ in batch for one in rows]
+                if companions and self._companions is not None:
+                    await connection.execute(self._companions, companions)
         except IntegrityError as exc:
             if len(batch) == 1:
                 _settle(batch, exc)
@@ -65,7 +78,7 @@ class GroupInsert:
                 await self._write([one])
             return
         except asyncio.CancelledError:
-            for _, done in batch:
+            for _, _, done in batch:
                 done.cancel()
             raise
         except Exception as exc:
@@ -75,7 +88,7 @@ class GroupInsert:
 
 
 def _settle(batch: list[_Waiting], error: Exception | None) -> None:
-    for _, done in batch:
+    for _, _, done in batch:
         if done.done():  # its caller stopped waiting
             continue
         if error is None:

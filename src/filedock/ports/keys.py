@@ -6,6 +6,7 @@ by all of them in the same way.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncGenerator, AsyncIterable
 
@@ -63,6 +64,18 @@ async def limited_batches(
     that crossed the limit is handed on, and without pulling any further chunk from the source.
     Exceptions raised by `chunks` pass through untouched.
     """
+    async with contextlib.aclosing(limited_groups(chunks, max_bytes, batch_size)) as groups:
+        async for group in groups:
+            # A single large chunk goes through as is: no copy on the common path where the
+            # caller already reads in CHUNK_SIZE pieces.
+            yield group[0] if len(group) == 1 else b"".join(group)
+
+
+async def limited_groups(
+    chunks: AsyncIterable[bytes], max_bytes: int | None, batch_size: int
+) -> AsyncGenerator[list[bytes], None]:
+    """`limited_batches`, each batch the list of its chunks: a consumer that takes pieces (a
+    vectored write, a hash) is spared the copy that joining them makes."""
     total = 0
     pending: list[bytes] = []
     pending_size = 0
@@ -75,13 +88,11 @@ async def limited_batches(
         pending.append(chunk)
         pending_size += len(chunk)
         if pending_size >= batch_size:
-            # A single large chunk goes through as is: no copy on the common path where the
-            # caller already reads in CHUNK_SIZE pieces.
-            yield pending[0] if len(pending) == 1 else b"".join(pending)
+            yield pending
             pending = []
             pending_size = 0
     if pending:
-        yield pending[0] if len(pending) == 1 else b"".join(pending)
+        yield pending
 
 
 _CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")

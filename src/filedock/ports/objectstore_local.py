@@ -7,19 +7,32 @@ complete, so a reader sees the whole object or none of it. Keys never start a se
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import os
 import stat
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, BinaryIO
 
-from filedock.ports.keys import limited_batches, listing_directory, validate_key
+from filedock.ports.keys import limited_groups, listing_directory, validate_key
+from filedock.ports.local_file_io import (
+    ABSENT,
+    Absorbed,
+    check_range,
+    finish_file,
+    flush_inline,
+    hash_and_write,
+    hash_and_write_inline,
+    in_thread,
+    open_for_reading,
+    raise_failures,
+    settled,
+    sync_directory,
+)
 from filedock.ports.objectstore import (
     CHUNK_SIZE,
     InvalidKey,
@@ -39,13 +52,10 @@ if TYPE_CHECKING:
     from filedock.ports.blob_signing import BlobSigner
 
 TEMP_DIR_NAME = ".tmp"
+# Batches up to this size are hashed and written on the event loop (tens of microseconds);
+# larger ones go to two threads at once. Only a body's last batch is ever this small.
+INLINE_BYTES = 64 * 1024
 
-_T = TypeVar("_T")
-# The outcome of hashing and writing one batch: each thread's result or exception.
-_Absorbed = asyncio.Future[tuple[BaseException | None, int | BaseException]]
-
-# Errors meaning "there is no object at this path" rather than "the disk failed".
-_ABSENT = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 # A concurrent delete may prune the parent folder between our mkdir and rename; retry a little.
 _PUBLISH_ATTEMPTS = 5
 
@@ -86,22 +96,34 @@ class LocalObjectStore:
         temp_path, file = self._open_temp_file()
         hasher = hashlib.sha256()
         size = 0
-        in_flight: _Absorbed | None = None
+        in_flight: Absorbed | None = None
         try:
             async with contextlib.aclosing(
-                limited_batches(chunks, max_bytes, CHUNK_SIZE)
+                limited_groups(chunks, max_bytes, CHUNK_SIZE)
             ) as batches:
                 async for batch in batches:
                     # One batch in flight while the next one is gathered from the source; the
                     # previous batch must be done first so hash and file stay in order.
                     if in_flight is not None:
-                        _raise_failures(await _settled(in_flight))
-                    in_flight = _hash_and_write(hasher, file, batch)
-                    size += len(batch)
+                        raise_failures(await settled(in_flight))
+                        in_flight = None
+                    batch_size = sum(map(len, batch))
+                    if batch_size <= INLINE_BYTES:
+                        # A small body, or a large one's tail: two thread hops would cost more
+                        # than hashing and writing it here.
+                        hash_and_write_inline(hasher, file, batch)
+                    else:
+                        in_flight = hash_and_write(hasher, file, batch)
+                    size += batch_size
             if in_flight is not None:
-                _raise_failures(await _settled(in_flight))
+                raise_failures(await settled(in_flight))
             in_flight = None
-            await _in_thread(_finish_file, file, self._fsync)
+            if self._fsync:
+                await in_thread(finish_file, file, True)
+            else:
+                # Only what the file buffers (under 8 KiB: larger writes bypass the buffer)
+                # is left to hand to the page cache.
+                flush_inline(file)
             file.close()
             # Inline, not in a thread: the rename is the commit point, and a cancel must find
             # it either not begun or done.
@@ -111,7 +133,7 @@ class LocalObjectStore:
                 if in_flight is not None:
                     # The threads still hold the file; closing it under them could let a write
                     # land in whatever file reuses the descriptor.
-                    await _settled(in_flight)
+                    await settled(in_flight)
             finally:
                 # The original error is the one to report; leftovers here are best effort.
                 with contextlib.suppress(OSError):
@@ -123,7 +145,7 @@ class LocalObjectStore:
 
     async def head(self, key: str) -> ObjectInfo:
         path = self._path_of(key)
-        info = await _in_thread(os.stat, path, missing=key)
+        info = await in_thread(os.stat, path, missing=key)
         if not stat.S_ISREG(info.st_mode):
             raise ObjectNotFound(key)
         return ObjectInfo(
@@ -133,15 +155,15 @@ class LocalObjectStore:
         )
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        _check_range(start, end)
+        check_range(start, end)
         path = self._path_of(key)
         # Opening is quick and must not be cut short by a cancel (the file would leak): inline.
-        file = _open_for_reading(path, start, key)
+        file = open_for_reading(path, start, key)
         try:
             remaining = None if end is None else max(0, end - start)
             while remaining != 0:
                 want = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
-                data = await _in_thread(file.read, want)
+                data = await in_thread(file.read, want)
                 if not data:
                     return
                 if remaining is not None:
@@ -152,7 +174,7 @@ class LocalObjectStore:
 
     async def delete(self, key: str) -> None:
         path = self._path_of(key)
-        await _in_thread(self._delete_and_prune, path)
+        await in_thread(self._delete_and_prune, path)
 
     async def list_keys(self, prefix: str = "") -> AsyncIterator[str]:
         directory = listing_directory(prefix)
@@ -161,7 +183,7 @@ class LocalObjectStore:
         stack = [directory]
         while stack:
             current = stack.pop()
-            files, folders = await _in_thread(self._scan, current)
+            files, folders = await in_thread(self._scan, current)
             for name in files:
                 key = f"{current}/{name}" if current else name
                 if key.startswith(prefix):
@@ -177,7 +199,7 @@ class LocalObjectStore:
         return path if path.is_file() else None
 
     async def check(self) -> None:
-        await _in_thread(self._probe)
+        await in_thread(self._probe)
 
     async def close(self) -> None:
         return None
@@ -185,7 +207,7 @@ class LocalObjectStore:
     async def remove_unfinished_writes(self, idle_for: timedelta) -> int:
         # A live write touches its file with each batch (CHUNK_SIZE) it adds; a dead one never.
         idle_since = time.time() - idle_for.total_seconds()
-        return await _in_thread(self._remove_idle_temp_files, idle_since)
+        return await in_thread(self._remove_idle_temp_files, idle_since)
 
     def presign(
         self,
@@ -259,10 +281,10 @@ class LocalObjectStore:
                 raise StoreUnavailable(f"cannot store the object: {exc}") from exc
         if self._fsync:
             with contextlib.suppress(OSError):
-                _sync_directory(path.parent)
+                sync_directory(path.parent)
 
     def _delete_and_prune(self, path: Path) -> None:
-        with contextlib.suppress(*_ABSENT):
+        with contextlib.suppress(*ABSENT):
             os.unlink(path)
         # Empty folders left behind would pile up forever; stop at the first one still in use.
         parent = path.parent
@@ -288,7 +310,7 @@ class LocalObjectStore:
                         files.append(entry.name)
                     elif entry.is_dir(follow_symlinks=False):
                         folders.append(entry.name)
-        except _ABSENT:
+        except ABSENT:
             return [], []
         return sorted(files), sorted(folders)
 
@@ -312,97 +334,3 @@ class LocalObjectStore:
         temp_path, file = self._open_temp_file()
         file.close()
         temp_path.unlink()
-
-
-def _hash_and_write(hasher: hashlib._Hash, file: BinaryIO, batch: bytes) -> _Absorbed:
-    """Hash and write `batch` at the same time: both release the GIL on large buffers."""
-    loop = asyncio.get_running_loop()
-    # return_exceptions: the future must not complete before *both* threads have finished.
-    return asyncio.gather(
-        loop.run_in_executor(None, hasher.update, batch),
-        loop.run_in_executor(None, file.write, batch),
-        return_exceptions=True,
-    )
-
-
-async def _settled(future: asyncio.Future[_T]) -> _T:
-    """Await `future` to completion even if we are cancelled meanwhile, then honour the cancel.
-
-    The threads behind it keep running whatever asyncio does, and they touch our file.
-    """
-    cancelled = False
-    while not future.done():
-        try:
-            await asyncio.wait({future})
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-    return future.result()
-
-
-def _raise_failures(results: tuple[BaseException | None, int | BaseException]) -> None:
-    for result in results:
-        if isinstance(result, OSError):
-            raise StoreUnavailable(f"cannot write the object: {result}") from result
-        if isinstance(result, BaseException):
-            raise result
-
-
-async def _in_thread(function: Callable[..., _T], *args: object, missing: str | None = None) -> _T:
-    """Run blocking file work in a thread and turn `OSError` into the port's errors.
-
-    Waits for the thread even through a cancel, since the work may hold one of our files.
-    With `missing` set, a path that does not exist means that object is not found.
-    """
-    try:
-        return await _settled(asyncio.get_running_loop().run_in_executor(None, function, *args))
-    except _ABSENT:
-        if missing is None:
-            raise StoreUnavailable("a file of the store vanished") from None
-        raise ObjectNotFound(missing) from None
-    except OSError as exc:
-        raise StoreUnavailable(str(exc)) from exc
-
-
-def _open_for_reading(path: Path, start: int, key: str) -> BinaryIO:
-    try:
-        # Unbuffered: each read is one system call straight into the returned bytes.
-        file = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by read)
-    except _ABSENT:
-        raise ObjectNotFound(key) from None
-    except OSError as exc:
-        raise StoreUnavailable(str(exc)) from exc
-    try:
-        # Anything but a regular file (a device, a folder) is not an object of ours.
-        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-            raise ObjectNotFound(key)
-        if start:
-            file.seek(start)
-    except OSError as exc:
-        file.close()
-        raise StoreUnavailable(str(exc)) from exc
-    except BaseException:
-        file.close()
-        raise
-    return file
-
-
-def _finish_file(file: BinaryIO, fsync: bool) -> None:
-    file.flush()
-    if fsync:
-        os.fsync(file.fileno())
-
-
-def _sync_directory(directory: Path) -> None:
-    # The rename itself is only durable once the folder holding the new name is synced.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _check_range(start: int, end: int | None) -> None:
-    if start < 0 or (end is not None and end < start):
-        raise ValueError(f"invalid byte range {start}..{end}")
