@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
@@ -24,11 +23,17 @@ from filedock.core.errors import (
     ProcessingRefused,
     TooLarge,
 )
+from filedock.core.file_input import (
+    FILE_ID,
+    MAX_FILE_ID_LENGTH,
+    validate_content_type,
+    validate_file_id,
+    validate_new_file_id,
+)
 from filedock.core.lifecycle import FileLifecycle, claim_open, reachable
 from filedock.core.model import File, FileStatus, media_type
 from filedock.core.principal import Principal
 from filedock.core.signing import DownloadLink, SignedGrants, share_lifetime
-from filedock.core.upload_grants import is_grant_shaped
 from filedock.core.upload_policy import admitted_body
 from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileIdTaken, FileRecords
@@ -42,7 +47,6 @@ from filedock.ports.objectstore import (
 PROCESS_FILE_JOB = "process_file"
 # Where accepted bytes live: no signed upload URL can write under it.
 PRIVATE_PREFIX = "files/"
-MAX_FILE_ID_LENGTH = 128
 # Uploads declaring more bytes than this check that their id is free before storing anything.
 EARLY_ID_CHECK_BYTES = 1024 * 1024
 # How long a read of a file still being processed waits for the outcome (seeds 000, 001 and
@@ -61,11 +65,6 @@ Unrecorded = Callable[[Principal, str], Awaitable[File | None]]
 """The caller's upload that no row holds yet, by id (`UploadService.find_unrecorded`)."""
 log = logging.getLogger("filedock.files")
 
-_FILE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_MIME = re.compile(
-    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
-    r"(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=(\"[^\"\\\r\n]*\"|[A-Za-z0-9!#$&^_.+-]+))*"
-)
 # Types a browser would run or render with script: never shown inline from our origin.
 _ACTIVE_TYPES = frozenset(
     {
@@ -85,44 +84,8 @@ _ACTIVE_TYPES = frozenset(
 )
 
 
-RESERVED_ID = (
-    "ids shaped like a version-8 UUID (xxxxxxxx-xxxx-8xxx-[89ab]xxx-xxxxxxxxxxxx) are "
-    "reserved for signed uploads; choose another id"
-)
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def validate_file_id(file_id: str) -> str:
-    """A client-chosen id: letters, digits, `.`, `_`, `-`; no `..`; at most 128 chars."""
-    if not file_id:
-        raise InvalidInput.one("file_id", "the file id is empty")
-    if len(file_id) > MAX_FILE_ID_LENGTH:
-        raise InvalidInput.one("file_id", f"the file id is longer than {MAX_FILE_ID_LENGTH}")
-    if not _FILE_ID.fullmatch(file_id) or ".." in file_id:
-        raise InvalidInput.one(
-            "file_id", "the file id may hold only letters, digits, '.', '_' and '-', and no '..'"
-        )
-    return file_id
-
-
-def validate_new_file_id(file_id: str) -> str:
-    """An id a client chooses for a new file: valid, and not the shape of a signed upload's
-    id, which stays free for that upload's bytes (core/upload_grants.py)."""
-    if is_grant_shaped(validate_file_id(file_id)):
-        raise InvalidInput.one("file_id", RESERVED_ID)
-    return file_id
-
-
-def validate_content_type(content_type: str | None) -> str:
-    if not content_type or not content_type.strip():
-        raise InvalidInput.one("content-type", "the Content-Type header is required")
-    value = content_type.strip()
-    if not _MIME.fullmatch(value):
-        raise InvalidInput.one("content-type", f"{value[:100]!r} is not a MIME type")
-    return value
 
 
 def is_active_content(content_type: str) -> bool:
@@ -340,7 +303,7 @@ class FileService:
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput.one("limit", f"limit: from 1 to {MAX_PAGE}; {limit} is not")
         if after is not None and not (
-            len(after) <= MAX_FILE_ID_LENGTH and _FILE_ID.fullmatch(after)
+            len(after) <= MAX_FILE_ID_LENGTH and FILE_ID.fullmatch(after)
         ):
             raise InvalidInput.one("after", "after: the `next` of a page, a file id")
         files = await self._records.owned_page(
