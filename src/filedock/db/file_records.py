@@ -6,9 +6,10 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.schema import Table
 
 from filedock.core.model import File, FileStatus
 from filedock.db.errors import unavailable_on_connection_errors
@@ -32,7 +33,7 @@ class SqlFileRecords:
         self._sessions = sessions
         self._on_enqueue = on_enqueue
         # Pending files arrive one per signed-URL request: concurrent ones share a commit.
-        self._inserts = GroupInsert(_engine_of(sessions), FILES)
+        self._inserts = GroupInsert(_engine_of(sessions), FileRow.__table__)
 
     async def insert(self, file: File, *, then: Sequence[JobRequest] = ()) -> None:
         with unavailable_on_connection_errors():
