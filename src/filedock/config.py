@@ -88,7 +88,11 @@ class Settings(BaseSettings):
     log_format: str = "auto"
     worker: bool = True
     job_poll_seconds: float = Field(default=1.0, gt=0)
-    job_lease_seconds: int = Field(default=300, gt=0)
+    # A claimed job is renewed every third of its lease while it runs, so the lease only
+    # decides how soon a dead worker's job is taken over (core/worker.py).
+    job_lease_seconds: int = Field(default=15, gt=0)
+    # Processing jobs one process runs at once (extracts: one at a time, on a lane of their own).
+    job_concurrency: int = Field(default=8, gt=0, le=256)
     job_max_attempts: int = Field(default=10, gt=0)
     # How long a read (download, download URL) of a file still being processed waits for the
     # outcome before answering 409; 0: at once. Seconds, fractions allowed.

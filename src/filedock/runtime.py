@@ -386,7 +386,9 @@ def job_workers(
     async def clear_extract(job: Job) -> None:
         await extracts.clear(int(job.payload["request_id"]))
 
-    def lane(handlers: dict[str, Handler], give_up: dict[str, GiveUp]) -> JobWorker:
+    def lane(
+        handlers: dict[str, Handler], give_up: dict[str, GiveUp], concurrency: int
+    ) -> JobWorker:
         return JobWorker(
             jobs,
             {kind: timed_job(handler) for kind, handler in handlers.items()},
@@ -395,14 +397,18 @@ def job_workers(
             lease=timedelta(seconds=settings.job_lease_seconds),
             max_attempts=settings.job_max_attempts,
             only_its_kinds=True,
+            concurrency=concurrency,
         )
 
     return (
+        # Several at once: a small file's processing is mostly waiting on clamd and I/O.
         lane(
             {PROCESS_FILE_JOB: process_file, CLEAR_EXTRACT_JOB: clear_extract},
             {PROCESS_FILE_JOB: processing_gave_up},
+            settings.job_concurrency,
         ),
-        lane({RUN_EXTRACT_JOB: run_extract}, {RUN_EXTRACT_JOB: extract_gave_up}),
+        # One at a time: an extract holds DuckDB's memory limit for minutes or hours.
+        lane({RUN_EXTRACT_JOB: run_extract}, {RUN_EXTRACT_JOB: extract_gave_up}, 1),
     )
 
 

@@ -54,6 +54,7 @@ def description(settings: Settings) -> dict[str, str]:
         "scanner": settings.clamd_url or "none (files are not scanned)",
         "extract_engines": ", ".join(_extract_engines(settings)) or "none",
         "job_lease": f"{settings.job_lease_seconds} s",
+        "job_concurrency": f"{settings.job_concurrency} processing jobs at once",
     }
 
 

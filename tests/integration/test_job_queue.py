@@ -28,7 +28,7 @@ async def test_concurrent_workers_claim_each_job_exactly_once(queue: SqlJobQueue
     async def work() -> None:
         while (job := await queue.claim(now, timedelta(minutes=5))) is not None:
             claimed.append(job.payload["file_id"])
-            await queue.complete(job.id)
+            await queue.complete(job)
 
     await asyncio.gather(*(work() for _ in range(5)))
     assert sorted(claimed, key=int) == [str(n) for n in range(30)]
@@ -67,7 +67,7 @@ async def test_retried_job_waits_until_its_time(queue: SqlJobQueue) -> None:
     now = datetime.now(UTC) + timedelta(seconds=1)
     job = await queue.claim(now, timedelta(minutes=5))
     assert job is not None
-    await queue.retry(job.id, now + timedelta(seconds=10), "clamd down")
+    await queue.retry(job, now + timedelta(seconds=10), "clamd down")
     assert await queue.claim(now + timedelta(seconds=5), timedelta(minutes=5)) is None
     assert await queue.claim(now + timedelta(seconds=11), timedelta(minutes=5)) is not None
 
@@ -77,7 +77,7 @@ async def test_failed_job_stays_as_a_row_and_is_not_claimed(queue: SqlJobQueue) 
     now = datetime.now(UTC) + timedelta(seconds=1)
     job = await queue.claim(now, timedelta(minutes=5))
     assert job is not None
-    await queue.fail(job.id, "gave up")
+    await queue.fail(job, "gave up")
     assert await queue.claim(now + timedelta(days=1), timedelta(minutes=5)) is None
     assert await queue.counts() == {"failed": 1}
 
@@ -146,3 +146,59 @@ async def test_a_worker_that_lost_its_lease_stops_its_job(queue: SqlJobQueue) ->
     assert await asyncio.wait_for(running, timeout=2) == 1
     # The job is the second claim's: still running, not completed nor retried by the first.
     assert await queue.counts() == {"running": 1}
+
+
+async def test_concurrent_batch_claims_take_each_job_exactly_once(queue: SqlJobQueue) -> None:
+    for n in range(30):
+        await queue.enqueue(JobRequest("process_file", {"file_id": str(n)}))
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    claimed: list[str] = []
+
+    async def work() -> None:
+        while batch := await queue.claim_batch(now, timedelta(minutes=5), None, 4):
+            assert len(batch) <= 4
+            claimed.extend(job.payload["file_id"] for job in batch)
+            for job in batch:
+                assert await queue.complete(job) is True
+
+    await asyncio.gather(*(work() for _ in range(3)))
+    assert sorted(claimed, key=int) == [str(n) for n in range(30)]
+    assert await queue.counts() == {}
+
+
+async def test_a_batch_claim_takes_the_oldest_due_jobs_of_its_kinds_only(
+    queue: SqlJobQueue,
+) -> None:
+    for n in range(3):
+        await queue.enqueue(JobRequest("process_file", {"file_id": str(n)}))
+    await queue.enqueue(JobRequest("run_extract", {"request_id": "1"}))
+    later = datetime.now(UTC) + timedelta(hours=1)
+    await queue.enqueue(JobRequest("process_file", {"file_id": "later"}, run_after=later))
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    batch = await queue.claim_batch(now, timedelta(minutes=5), {"process_file"}, 10)
+    assert [job.payload["file_id"] for job in batch] == ["0", "1", "2"]
+    assert {job.attempts for job in batch} == {1}
+    assert await queue.counts() == {"running": 3, "queued": 2}
+
+
+async def test_a_worker_runs_as_many_jobs_at_once_as_its_concurrency_and_each_once(
+    queue: SqlJobQueue,
+) -> None:
+    in_flight, most, runs = 0, 0, list[str]()
+
+    async def process(job: Job) -> None:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        runs.append(job.payload["file_id"])
+        await asyncio.sleep(0.05)  # a scan waiting on clamd
+        in_flight -= 1
+
+    for n in range(20):
+        await queue.enqueue(JobRequest("process_file", {"file_id": str(n)}))
+    await asyncio.sleep(0.01)
+    worker = JobWorker(queue, {"process_file": process}, concurrency=4)
+    assert await worker.run_due() == 20
+    assert most == 4
+    assert sorted(runs, key=int) == [str(n) for n in range(20)]
+    assert await queue.counts() == {}

@@ -29,7 +29,7 @@ async def test_queue_depth_counts_due_queued_jobs_by_kind(queue: SqlJobQueue) ->
     assert running is not None
     failed = await queue.claim(now, timedelta(minutes=5), ["process_file"])
     assert failed is not None
-    await queue.fail(failed.id, "poisoned")
+    await queue.fail(failed, "poisoned")
     assert await queue.due_counts(now) == {"process_file": 1}
 
 
@@ -38,6 +38,6 @@ async def test_a_claimed_job_says_when_it_became_due(queue: SqlJobQueue) -> None
     await queue.enqueue(JobRequest("process_file", run_after=due))
     job = await queue.claim(datetime.now(UTC), timedelta(minutes=5))
     assert job is not None and job.due_at == due
-    await queue.retry(job.id, due + timedelta(seconds=20), "clamd down")
+    await queue.retry(job, due + timedelta(seconds=20), "clamd down")
     again = await queue.claim(datetime.now(UTC), timedelta(minutes=5))
     assert again is not None and again.due_at == due + timedelta(seconds=20)

@@ -52,13 +52,15 @@ def clamd_proxy(clamd: ClamdServer) -> Iterator[StallProxy]:
 def shared(
     tmp_path: Path, postgres_url: str, s3_endpoint: S3Endpoint, clamd_proxy: StallProxy
 ) -> Installation:
-    # A short lease, so a killed worker's job is taken over in seconds.
+    # A short lease, so a killed worker's jobs are taken over in seconds; two jobs at a time
+    # a worker, so a kill catches two mid-job and two workers' scans tell them apart.
     return installation(
         tmp_path,
         postgres_url,
         s3_endpoint,
         clamd_url=f"tcp://127.0.0.1:{clamd_proxy.port}",
         job_lease_seconds="3",
+        job_concurrency="2",
     )
 
 
@@ -114,7 +116,7 @@ def check_separate_workers(
     assert len(jobs) == len(ids)
     assert {(j["status"], j["attempts"]) for j in jobs} == {("queued", 0)}
 
-    # A worker claims a job and its scan hangs on clamd: killed there, mid-job.
+    # A worker claims two jobs at once and their scans hang on clamd: killed there, mid-job.
     clamd_proxy.stall()
     worker.start()
     running = wait_for(
@@ -122,20 +124,19 @@ def check_separate_workers(
         30,
         "the worker claimed no job",
     )
-    wait_for(lambda: clamd_proxy.accepted >= 1 or None, 30, "the scan never began")
+    wait_for(lambda: clamd_proxy.accepted >= 2 or None, 30, "the scans never began")
     worker.kill()
-    (killed_job,) = running
-    assert killed_job["attempts"] == 1
-    killed = killed_job["file_id"]
+    assert len(running) == 2 and {j["attempts"] for j in running} == {1}
+    killed = {j["file_id"] for j in running}
     assert worker.events("job done") == []
-    assert shared.statuses([killed]) == {killed: "processing"}
+    assert set(shared.statuses(list(killed)).values()) == {"processing"}
 
-    # Started again, beside a second worker, they finish everything: the killed job once its
-    # lease ran out, and every other job on one of the two. Both begin with a scan waiting
-    # on clamd, so they work side by side.
+    # Started again, beside a second worker, they finish everything: the killed jobs once
+    # their lease ran out, and every other job on one of the two. Each begins with two scans
+    # waiting on clamd (two more than one worker's concurrency), so they work side by side.
     worker.start()
     another.start()
-    wait_for(lambda: clamd_proxy.accepted >= 3 or None, 30, "the two workers never both scanned")
+    wait_for(lambda: clamd_proxy.accepted >= 6 or None, 30, "the two workers never both scanned")
     clamd_proxy.resume()
     assert shared.wait_settled(ids) == expected
     assert shared.processing_jobs(ids) == []  # every job done; none failed or waiting
@@ -147,7 +148,7 @@ def check_separate_workers(
     runs = Counter(line["payload"]["file_id"] for line in done)
     assert runs == Counter(ids), "a job ran twice, or not at all"
     claims = {line["payload"]["file_id"]: line["attempts"] for line in done}
-    assert claims == {file_id: 2 if file_id == killed else 1 for file_id in ids}
+    assert claims == {file_id: 2 if file_id in killed else 1 for file_id in ids}
     for each in workers:
         assert each.events("job lost its lease") == []
     for server in api:
@@ -203,9 +204,13 @@ def test_a_stopping_worker_finishes_the_job_it_runs_when_it_ends_within_the_grac
 def test_a_worker_stopped_past_its_grace_hands_its_job_back_for_another_to_take_at_once(
     tmp_path: Path, postgres_url: str, s3_endpoint: S3Endpoint, clamd_proxy: StallProxy
 ) -> None:
-    # The default five-minute lease: only the hand-back lets the job run again in time.
+    # A five-minute lease: only the hand-back lets the job run again in time.
     shared = installation(
-        tmp_path, postgres_url, s3_endpoint, clamd_url=f"tcp://127.0.0.1:{clamd_proxy.port}"
+        tmp_path,
+        postgres_url,
+        s3_endpoint,
+        clamd_url=f"tcp://127.0.0.1:{clamd_proxy.port}",
+        job_lease_seconds="300",
     )
     api = shared.api_server("api")
     stopping = shared.worker("worker-a", stop_grace=1)

@@ -324,7 +324,18 @@ class MemoryQueue:
                 return Job(job_id, str(row["kind"]), payload, int(str(row["attempts"])))
         return None
 
+    async def claim_batch(
+        self, now: datetime, lease: timedelta, kinds: Collection[str] | None, limit: int
+    ) -> list[Job]:
+        jobs: list[Job] = []
+        while len(jobs) < limit and (job := await self.claim(now, lease, kinds)) is not None:
+            jobs.append(job)
+        return jobs
+
     async def renew(self, job: Job, until: datetime) -> bool:
+        return self._holds(job)
+
+    def _holds(self, job: Job) -> bool:
         row = self.rows.get(job.id)
         return row is not None and row["status"] == "running" and row["attempts"] == job.attempts
 
@@ -335,14 +346,23 @@ class MemoryQueue:
         row["status"] = "queued"
         return True
 
-    async def complete(self, job_id: int) -> None:
-        del self.rows[job_id]
+    async def complete(self, job: Job) -> bool:
+        if not self._holds(job):
+            return False
+        del self.rows[job.id]
+        return True
 
-    async def retry(self, job_id: int, run_after: datetime, error: str) -> None:
-        self.rows[job_id].update(status="queued", run_after=run_after, error=error)
+    async def retry(self, job: Job, run_after: datetime, error: str) -> bool:
+        if not self._holds(job):
+            return False
+        self.rows[job.id].update(status="queued", run_after=run_after, error=error)
+        return True
 
-    async def fail(self, job_id: int, error: str) -> None:
-        self.rows[job_id].update(status="failed", error=error)
+    async def fail(self, job: Job, error: str) -> bool:
+        if not self._holds(job):
+            return False
+        self.rows[job.id].update(status="failed", error=error)
+        return True
 
     async def counts(self) -> Mapping[str, int]:
         counts: dict[str, int] = {}

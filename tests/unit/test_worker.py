@@ -141,3 +141,72 @@ async def test_a_job_whose_work_will_not_stop_is_left_to_its_lease_not_handed_ba
     assert (row["status"], row["attempts"]) == ("running", 1)
     release.set()
     await asyncio.sleep(0)  # lets the stubborn work end before the test's loop closes
+
+
+async def test_a_worker_stopped_with_several_jobs_in_flight_hands_each_one_back() -> None:
+    queue = MemoryQueue()
+    started: list[str] = []
+
+    async def endless(job: Job) -> None:
+        started.append(job.payload["n"])
+        await asyncio.sleep(60)
+
+    for n in range(5):
+        await queue.enqueue(JobRequest("endless", {"n": str(n)}))
+    worker = JobWorker(queue, {"endless": endless}, clock=lambda: NOW, concurrency=3)
+    running = asyncio.create_task(worker.run())
+    for _ in range(100):
+        if len(started) == 3:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert sorted(started) == ["0", "1", "2"]  # its concurrency, not the whole queue
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(running, 2)
+    assert [(row["status"], row["attempts"]) for row in queue.rows.values()] == [
+        ("queued", 1),
+        ("queued", 1),
+        ("queued", 1),
+        ("queued", 0),
+        ("queued", 0),
+    ]
+
+
+async def test_a_worker_told_to_stop_lets_its_jobs_in_flight_finish_and_claims_no_more() -> None:
+    queue = MemoryQueue()
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def waits(job: Job) -> None:
+        started.append(job.payload["n"])
+        await release.wait()
+
+    for n in range(4):
+        await queue.enqueue(JobRequest("waits", {"n": str(n)}))
+    worker = JobWorker(queue, {"waits": waits}, clock=lambda: NOW, concurrency=2)
+    running = asyncio.create_task(worker.run())
+    for _ in range(100):
+        if len(started) == 2:
+            break
+        await asyncio.sleep(0.01)
+    worker.stop()
+    release.set()
+    await asyncio.wait_for(running, 2)
+    assert sorted(started) == ["0", "1"]
+    assert sorted(str(row["payload"]) for row in queue.rows.values()) == [
+        "{'n': '2'}",
+        "{'n': '3'}",
+    ]
+
+
+async def test_a_job_finished_after_another_worker_took_it_is_not_completed() -> None:
+    queue = MemoryQueue()
+
+    async def taken_meanwhile(job: Job) -> None:
+        queue.rows[job.id]["attempts"] = job.attempts + 1  # another claim, after the lease
+
+    await queue.enqueue(JobRequest("process_file", {"file_id": "f"}))
+    await JobWorker(queue, {"process_file": taken_meanwhile}, clock=lambda: NOW).run_due()
+    (row,) = queue.rows.values()
+    assert (row["status"], row["attempts"]) == ("running", 2)
