@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from filedock.core.errors import Conflict, TooLarge, Unavailable
@@ -29,7 +29,13 @@ from filedock.core.upload_grants import UploadGrant, UploadGrants
 from filedock.core.upload_policy import POLICY_LABEL, admitted_body
 from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileIdTaken, FileRecords
-from filedock.ports.objectstore import InvalidKey, ObjectNotFound, ObjectStore, ObjectTooLarge
+from filedock.ports.objectstore import (
+    InvalidKey,
+    ObjectNotFound,
+    ObjectStore,
+    ObjectTooLarge,
+    StoredObject,
+)
 
 CLOSED_UPLOAD = "this upload is closed: its bytes have arrived or it expired"
 # An unused upload answers `pending` this long after its URL expired (a PUT may start just
@@ -95,19 +101,13 @@ class Arrivals:
         if await self._records.get(grant.file_id) is not None:  # refuse early; the insert decides
             raise Conflict(CLOSED_UPLOAD)
         chunks = await admitted_body(chunks, grant.policy)
-        arrival_key = f"{storage_key}.{uuid.uuid4().hex[:12]}"
-        try:
-            stored = await self._store.write(arrival_key, chunks, max_bytes=max_bytes)
-        except ObjectTooLarge:
-            raise TooLarge(max_bytes) from None
-        try:
-            return await self.record(grant, arrival_key, size=stored.size, sha256=stored.sha256)
-        except BaseException as exc:
-            with contextlib.suppress(Unavailable):
-                await self._store.delete(arrival_key)
-            if isinstance(exc, FileIdTaken):
-                raise Conflict(CLOSED_UPLOAD) from None
-            raise
+
+        async def record(key: str, stored: StoredObject) -> File:
+            return await self.record(grant, key, size=stored.size, sha256=stored.sha256)
+
+        return await store_arrival(
+            self._store, storage_key, chunks, max_bytes, record, lost=FileIdTaken
+        )
 
     async def adopt(self, key: str) -> File | None:
         """The record of a grant's object found in the store, made if there is none.
@@ -169,6 +169,36 @@ class Arrivals:
             if seen >= limit:
                 break
         return adopted
+
+
+async def store_arrival(
+    store: ObjectStore,
+    storage_key: str,
+    chunks: AsyncIterable[bytes],
+    max_bytes: int,
+    record: Callable[[str, StoredObject], Awaitable[File]],
+    *,
+    lost: type[Exception],
+) -> File:
+    """Store bytes sent to `storage_key` under a key of this request's own beside it
+    (`{key}.{random}`), so racing requests never write over each other, then `record` them.
+
+    If recording fails the bytes are removed; failing with `lost` (another request or a
+    delete decided first) is `Conflict`, the upload being closed.
+    """
+    arrival_key = f"{storage_key}.{uuid.uuid4().hex[:12]}"
+    try:
+        stored = await store.write(arrival_key, chunks, max_bytes=max_bytes)
+    except ObjectTooLarge:
+        raise TooLarge(max_bytes) from None
+    try:
+        return await record(arrival_key, stored)
+    except BaseException as exc:
+        with contextlib.suppress(Unavailable):
+            await store.delete(arrival_key)
+        if isinstance(exc, lost):
+            raise Conflict(CLOSED_UPLOAD) from None
+        raise
 
 
 def unrecorded_file(grant: UploadGrant) -> File:

@@ -43,6 +43,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -124,9 +125,8 @@ class UploadGrants:
         seconds = int(now.timestamp())
         type_index = _type_index(policy, content_type)
         nonce = int.from_bytes(os.urandom(6)) >> (48 - _NONCE_BITS)
-        file_id = self._file_id(
-            principal.realm, principal.user_id, policy, seconds, persist, type_index, nonce
-        )
+        fields = _IdFields(seconds, persist, type_index, nonce)
+        file_id = self._file_id(principal.realm, principal.user_id, policy, fields)
         grant = UploadGrant(
             file_id,
             policy,
@@ -179,14 +179,13 @@ class UploadGrants:
         policies: Iterable[UploadPolicy] | None = None,
     ) -> UploadGrant | None:
         """The grant if the id's MAC verifies for `owner` under one of `policies` (all)."""
-        fields = _id_fields(file_id)
-        if fields is None:
+        parsed = _id_fields(file_id)
+        if parsed is None:
             return None
-        seconds, persist, type_index, nonce, mac = fields
+        fields, mac = parsed
+        seconds, persist, type_index, _ = fields
         for policy in self._policies.values() if policies is None else policies:
-            expected = self._mac(
-                owner.realm, owner.user_id, policy, seconds, persist, type_index, nonce
-            )
+            expected = self._mac(owner.realm, owner.user_id, policy, fields)
             if hmac.compare_digest(expected.to_bytes(5), mac.to_bytes(5)):
                 return UploadGrant(
                     file_id,
@@ -201,35 +200,24 @@ class UploadGrants:
                 )
         return None
 
-    def _file_id(
-        self,
-        realm: str,
-        user: str,
-        policy: UploadPolicy,
-        seconds: int,
-        persist: bool,
-        type_index: int,
-        nonce: int,
-    ) -> str:
-        mac = self._mac(realm, user, policy, seconds, persist, type_index, nonce)
-        bits = seconds
-        fields = ((persist, _PERSIST_BITS), (type_index, _TYPE_BITS), (nonce, _NONCE_BITS))
-        for value, width in (*fields, (mac, _MAC_BITS)):
+    def _file_id(self, realm: str, user: str, policy: UploadPolicy, fields: _IdFields) -> str:
+        mac = self._mac(realm, user, policy, fields)
+        bits = fields.seconds
+        widths = (
+            (fields.persist, _PERSIST_BITS),
+            (fields.type_index, _TYPE_BITS),
+            (fields.nonce, _NONCE_BITS),
+            (mac, _MAC_BITS),
+        )
+        for value, width in widths:
             bits = (bits << width) | int(value)
         high, middle, low = bits >> 74, (bits >> 62) & 0xFFF, bits & ((1 << 62) - 1)
         text = f"{(high << 80) | (8 << 76) | (middle << 64) | (2 << 62) | low:032x}"
         return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
-    def _mac(
-        self,
-        realm: str,
-        user: str,
-        policy: UploadPolicy,
-        seconds: int,
-        persist: bool,
-        type_index: int,
-        nonce: int,
-    ) -> int:
+    def _mac(self, realm: str, user: str, policy: UploadPolicy, fields: _IdFields) -> int:
+        """The id's MAC: over its fields, the owner and the policy's name."""
+        seconds, persist, type_index, nonce = fields
         numbers = f"{seconds}.{int(persist)}.{type_index}.{nonce}"
         message = _fields(_ID_DOMAIN, realm, user, policy.name, numbers)
         return int.from_bytes(hmac.digest(self._secret, message, "sha256")[:5])
@@ -246,7 +234,17 @@ def _nonce(file_id: str) -> bytes:
     return hashlib.blake2s(file_id.encode("utf-8"), digest_size=12).digest()
 
 
-def _id_fields(file_id: str) -> tuple[int, bool, int, int, int] | None:
+class _IdFields(NamedTuple):
+    """What a grant's file id holds besides its MAC."""
+
+    seconds: int
+    persist: bool
+    type_index: int
+    nonce: int
+
+
+def _id_fields(file_id: str) -> tuple[_IdFields, int] | None:
+    """The fields and the MAC of a grant-shaped id; None for any other id."""
     try:
         value = uuid.UUID(file_id)
     except (ValueError, TypeError, AttributeError):
@@ -262,7 +260,7 @@ def _id_fields(file_id: str) -> tuple[int, bool, int, int, int] | None:
     type_index = bits & ((1 << _TYPE_BITS) - 1)
     bits >>= _TYPE_BITS
     persist = bool(bits & 1)
-    return bits >> _PERSIST_BITS, persist, type_index, nonce, mac
+    return _IdFields(bits >> _PERSIST_BITS, persist, type_index, nonce), mac
 
 
 def _type_index(policy: UploadPolicy, content_type: str) -> int:

@@ -13,20 +13,23 @@ the blob face itself) and all of them call `notice_upload`, which is idempotent.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from filedock.core.arrivals import CLOSED_UPLOAD, SESSION_GRACE, Arrivals, unrecorded_file
+from filedock.core.arrivals import (
+    CLOSED_UPLOAD,
+    SESSION_GRACE,
+    Arrivals,
+    store_arrival,
+    unrecorded_file,
+)
 from filedock.core.errors import (
     Conflict,
     Forbidden,
     NotFound,
-    TooLarge,
-    Unavailable,
     UnsupportedType,
 )
 from filedock.core.files import PRIVATE_PREFIX, PROCESS_FILE_JOB, Clock, purge, utc_now
@@ -54,7 +57,7 @@ from filedock.core.upload_policy import (
 )
 from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileRecords
-from filedock.ports.objectstore import ObjectNotFound, ObjectStore, ObjectTooLarge
+from filedock.ports.objectstore import ObjectNotFound, ObjectStore, StoredObject
 from filedock.ports.presign import PresignedRequest
 
 COMMAND_PARENT = "upload_command"
@@ -258,26 +261,20 @@ class UploadService:
             raise Conflict(CLOSED_UPLOAD)
         policy = self._policies.get(file.labels.get(POLICY_LABEL, ""))
         chunks = await admitted_body(chunks, policy)
-        arrival_key = f"{storage_key}.{uuid.uuid4().hex[:12]}"
-        try:
-            stored = await self._store.write(arrival_key, chunks, max_bytes=max_bytes)
-        except ObjectTooLarge:
-            raise TooLarge(max_bytes) from None
-        try:
+
+        async def record(key: str, stored: StoredObject) -> File:
             return await self._lifecycle.move(
                 file,
                 FileStatus.UPLOADED,
-                storage_key=arrival_key,
+                storage_key=key,
                 size=stored.size,
                 sha256=stored.sha256,
                 then=[_process(file)],
             )
-        except BaseException as exc:
-            with contextlib.suppress(Unavailable):
-                await self._store.delete(arrival_key)
-            if isinstance(exc, LostRace):
-                raise Conflict(CLOSED_UPLOAD) from None
-            raise
+
+        return await store_arrival(
+            self._store, storage_key, chunks, max_bytes, record, lost=LostRace
+        )
 
     async def status(self, principal: Principal, file_id: str) -> File:
         """Where a file is; polling a pending upload notices its bytes."""
