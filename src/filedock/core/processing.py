@@ -28,6 +28,9 @@ from filedock.ports.objectstore import ObjectNotFound, ObjectStore, ObjectTooLar
 from filedock.ports.scanner import ScanIncomplete, Scanner
 
 SNIFF_BYTES = 64 * 1024
+# Chunks up to this size are hashed on the event loop (tens of microseconds): a thread hop
+# costs more than that (the local store's writes draw the same line, INLINE_BYTES).
+INLINE_HASH_BYTES = 64 * 1024
 
 
 class FileProcessor:
@@ -196,8 +199,11 @@ class _Reading:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         async for chunk in self._source:
-            # Hashing a MiB takes milliseconds; in a thread it leaves the server responsive.
-            await asyncio.to_thread(self._digest.update, chunk)
+            if len(chunk) <= INLINE_HASH_BYTES:
+                self._digest.update(chunk)
+            else:
+                # Hashing a MiB takes milliseconds; in a thread it leaves the server responsive.
+                await asyncio.to_thread(self._digest.update, chunk)
             if len(self._head) < SNIFF_BYTES:
                 self._head += chunk[: SNIFF_BYTES - len(self._head)]
             self.size += len(chunk)

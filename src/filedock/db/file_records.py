@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.schema import Table
@@ -15,10 +15,12 @@ from filedock.core.model import File, FileStatus
 from filedock.db.errors import unavailable_on_connection_errors
 from filedock.db.group_insert import GroupInsert
 from filedock.db.models import FileRow, JobRow
+from filedock.db.transactions import Transactions
 from filedock.ports.jobs import JobRequest
 from filedock.ports.metadata import FileIdTaken
 
 FILES = cast(Table, FileRow.__table__)
+JOBS = cast(Table, JobRow.__table__)
 # Older SQLite builds allow 999 bound parameters a statement.
 _MAX_KEYS_PER_QUERY = 900
 
@@ -32,9 +34,10 @@ class SqlFileRecords:
     ) -> None:
         self._sessions = sessions
         self._on_enqueue = on_enqueue
-        # Pending files arrive one per signed-URL request, uploaded ones with their job one per
-        # upload: concurrent ones share a commit.
-        self._inserts = GroupInsert(_engine_of(sessions), FileRow.__table__, JobRow.__table__)
+        # Every upload is read and moved several times: those steps run in one hop each.
+        self._transactions = Transactions(engine_of(sessions))
+        # Uploaded files arrive with their job one per upload: concurrent ones share a commit.
+        self._inserts = GroupInsert(self._transactions, FILES, JOBS)
 
     async def insert(self, file: File, *, then: Sequence[JobRequest] = ()) -> None:
         jobs = [_job_values(request, file.updated_at) for request in then]
@@ -48,11 +51,12 @@ class SqlFileRecords:
 
     async def get(self, file_id: str) -> File | None:
         # The table's row, not an ORM instance: no identity map to fill for one read.
+        def read(connection: Connection) -> Any:
+            return connection.execute(select(FILES).where(FILES.c.id == file_id)).first()
+
         with unavailable_on_connection_errors():
-            async with self._sessions() as session:
-                found = await session.execute(select(FILES).where(FILES.c.id == file_id))
-                row = found.first()
-                return None if row is None else _to_file(row)  # type: ignore[arg-type]
+            row = await self._transactions.run(read)
+        return None if row is None else _to_file(row)
 
     async def find_by_key(self, storage_key: str) -> File | None:
         with unavailable_on_connection_errors():
@@ -101,30 +105,34 @@ class SqlFileRecords:
         # bulk-update layer and twenty bound columns cost more CPU than the write.
         before = _values(expected)
         values = {name: value for name, value in _values(new).items() if before[name] != value}
+        statement = (
+            update(FILES)
+            .where(FILES.c.id == expected.id, FILES.c.revision == expected.revision)
+            .values(**values)
+        )
+        jobs = [_job_values(request, new.updated_at) for request in then]
+
+        def move(connection: Connection) -> bool:
+            if connection.execute(statement).rowcount != 1:
+                return False
+            if jobs:
+                connection.execute(insert(JOBS), jobs)
+            return True
+
         with unavailable_on_connection_errors():
-            async with self._sessions.begin() as session:
-                result = await session.execute(
-                    update(FILES)
-                    .where(FILES.c.id == expected.id, FILES.c.revision == expected.revision)
-                    .values(**values)
-                )
-                if result.rowcount != 1:  # type: ignore[attr-defined]
-                    return False
-                for request in then:
-                    session.add(new_job_row(request, new.updated_at))
-        if then:
+            moved = await self._transactions.run(move)
+        if moved and then:
             self._on_enqueue()
-        return True
+        return moved
 
     async def remove(self, expected: File) -> bool:
+        statement = delete(FILES).where(
+            FILES.c.id == expected.id, FILES.c.revision == expected.revision
+        )
         with unavailable_on_connection_errors():
-            async with self._sessions.begin() as session:
-                result = await session.execute(
-                    delete(FileRow).where(
-                        FileRow.id == expected.id, FileRow.revision == expected.revision
-                    )
-                )
-                return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            return await self._transactions.run(
+                lambda connection: connection.execute(statement).rowcount == 1
+            )
 
     async def page(self, *, after_id: str | None, limit: int) -> list[File]:
         # Keyset paging on the primary key: each page is an index range scan, however deep.
@@ -188,7 +196,7 @@ class SqlFileRecords:
                 return {status: count for status, count in rows.all()}
 
 
-def _engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+def engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
     engine = sessions.kw.get("bind")
     if not isinstance(engine, AsyncEngine):
         raise TypeError("the session factory must be bound to an AsyncEngine")

@@ -2,8 +2,8 @@
 
 Issuing a signed URL records a pending file, and an upload through a face records its file
 with its processing job, so under load the server inserts rows on every request. A
-transaction costs a handful of round trips to the database (each a hop to SQLite's thread,
-under aiosqlite, which on a busy machine waits for a core) and a commit, whatever it holds, so
+transaction costs a round trip to the database (one hop to SQLite's thread: db/transactions.py)
+and a commit, whatever it holds, so
 the first row is written at once and every row that arrives meanwhile goes into the next
 transaction together. Alone, a row waits for nothing; under load, the cost of a commit is
 shared.
@@ -20,9 +20,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Connection, Table, insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from filedock.db.transactions import Transactions
 
 # Rows a statement carries at most: within SQLite's bound-parameter limit at 20 columns.
 MAX_BATCH = 40
@@ -34,8 +35,10 @@ class GroupInsert:
     """Inserts rows into `table` (and their companions into `companions`), batching
     concurrent calls into one transaction."""
 
-    def __init__(self, engine: AsyncEngine, table: Table, companions: Table | None = None) -> None:
-        self._engine = engine
+    def __init__(
+        self, transactions: Transactions, table: Table, companions: Table | None = None
+    ) -> None:
+        self._transactions = transactions
         self._statement = insert(table)
         self._companions = None if companions is None else insert(companions)
         self._waiting: list[_Waiting] = []
@@ -63,13 +66,17 @@ class GroupInsert:
             self._writer = None
 
     async def _write(self, batch: list[_Waiting]) -> None:
-        try:
+        rows = [row for row, _, _ in batch]
+        companions = [one for _, their_rows, _ in batch for one in their_rows]
+
+        def write(connection: Connection) -> None:
             # A plain connection: the ORM session's unit of work has nothing to add here.
-            async with self._engine.begin() as connection:
-                await connection.execute(self._statement, [row for row, _, _ in batch])
-                companions = [one for _, rows, _ in batch for one in rows]
-                if companions and self._companions is not None:
-                    await connection.execute(self._companions, companions)
+            connection.execute(self._statement, rows)
+            if companions and self._companions is not None:
+                connection.execute(self._companions, companions)
+
+        try:
+            await self._transactions.run(write)
         except IntegrityError as exc:
             if len(batch) == 1:
                 _settle(batch, exc)

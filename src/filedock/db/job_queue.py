@@ -11,12 +11,13 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filedock.db.errors import unavailable_on_connection_errors
-from filedock.db.file_records import new_job_row
+from filedock.db.file_records import engine_of, new_job_row
 from filedock.db.models import JobRow
+from filedock.db.transactions import Transactions
 from filedock.ports.jobs import Job, JobRequest
 
 # The table itself, not the mapped class, in the statements a worker runs for every job: the
@@ -36,6 +37,8 @@ class SqlJobQueue:
     ) -> None:
         self._sessions = sessions
         self._on_enqueue = on_enqueue
+        # Claims, renewals and completions, each one hop (db/transactions.py).
+        self._transactions = Transactions(engine_of(sessions))
         self._finished: list[tuple[Job, asyncio.Future[bool]]] = []
         self._completer: asyncio.Task[None] | None = None
 
@@ -79,8 +82,9 @@ class SqlJobQueue:
             .returning(JOBS.c.id, JOBS.c.kind, JOBS.c.payload, JOBS.c.attempts, JOBS.c.run_after)
         )
         with unavailable_on_connection_errors():
-            async with self._sessions.begin() as session:
-                rows = (await session.execute(claim)).all()
+            rows = await self._transactions.run(
+                lambda connection: connection.execute(claim).all()
+            )
         jobs = [
             Job(
                 id=row.id,
@@ -185,15 +189,19 @@ class SqlJobQueue:
             delete(JOBS).where(JOBS.c.status == "running", claims).returning(JOBS.c.id)
         )
         with unavailable_on_connection_errors():
-            async with self._sessions.begin() as session:
-                return set((await session.execute(statement)).scalars())
+            return await self._transactions.run(
+                lambda connection: set(connection.execute(statement).scalars())
+            )
 
     async def _if_held(self, job: Job, **values: object) -> bool:
         """Change `job` only while this claim still holds it: a compare-and-set on the claim."""
+        statement = update(JOBS).where(*_held(job)).values(**values)
+
+        def change(connection: Connection) -> bool:
+            return connection.execute(statement).rowcount == 1
+
         with unavailable_on_connection_errors():
-            async with self._sessions.begin() as session:
-                result = await session.execute(update(JOBS).where(*_held(job)).values(**values))
-                return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            return await self._transactions.run(change)
 
 
 def _held(job: Job) -> tuple[ColumnElement[bool], ...]:
