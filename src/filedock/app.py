@@ -33,6 +33,7 @@ from filedock.faces.cors import allow_cross_origin
 from filedock.faces.cosphere import accounts as cosphere_accounts
 from filedock.faces.cosphere import catalogue as cosphere_catalogue
 from filedock.faces.cosphere import downloads as cosphere_downloads
+from filedock.hot_routes import HotRoutes, plain_routes
 from filedock.observability import RequestContext, configure_logging
 from filedock.public_redirects import PublicRedirects
 from filedock.runtime import build_runtime
@@ -79,23 +80,31 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         redoc_url=None,
     )
     # Routes match in this order: the busiest paths first.
-    app.include_router(signed_url.router)
-    app.include_router(blobs.router)
-    app.include_router(hasura.router)
-    app.include_router(s3_command.router)
-    app.include_router(schedules.router)
-    app.include_router(schedule_participants.router)
-    app.include_router(cosphere_accounts.router)
-    app.include_router(cosphere_catalogue.router)
-    app.include_router(cosphere_downloads.router)
-    app.include_router(ops.router)
-    app.include_router(bucket_events.router)
-    app.include_router(landing.router)
-    app.include_router(web_ui_api.router)
-    app.include_router(web_ui.router)
-    app.include_router(api_docs.router)
+    face_routers = (
+        signed_url.router,
+        blobs.router,
+        hasura.router,
+        s3_command.router,
+        schedules.router,
+        schedule_participants.router,
+        cosphere_accounts.router,
+        cosphere_catalogue.router,
+        cosphere_downloads.router,
+        ops.router,
+        bucket_events.router,
+        landing.router,
+        web_ui_api.router,
+        web_ui.router,
+        api_docs.router,
+    )
+    for router in face_routers:
+        app.include_router(router)
     api_docs.mount_assets(app)
     openapi.install(app)
+    # Innermost: plain routes answered without the router's matching (hot_routes.py).
+    app.add_middleware(
+        HotRoutes, routes=plain_routes(route for router in face_routers for route in router.routes)
+    )
     # Paths and methods no route serves answer in the envelope of the face they are under.
     app.add_exception_handler(StarletteHTTPException, unrouted.render_unrouted)
     app.add_exception_handler(Exception, _last_resort)

@@ -24,6 +24,7 @@ from jwt.exceptions import (
     PyJWTError,
 )
 
+from filedock.auth.verified_tokens import VerifiedTokens
 from filedock.core.errors import Unauthenticated
 from filedock.core.principal import BEARER_REALM, Principal, bearer_realm
 
@@ -130,9 +131,13 @@ class BearerVerifier:
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_seconds
+        self._verified = VerifiedTokens()
 
     def verify(self, token: str) -> Principal:
         """Return the caller a valid token names, or raise Unauthenticated."""
+        known = self._verified.get(token)
+        if known is not None:
+            return known
         try:
             header = jwt.get_unverified_header(token)
         except PyJWTError as error:
@@ -157,7 +162,12 @@ class BearerVerifier:
         realm = BEARER_REALM if algorithm == "HS256" else bearer_realm(
             iss if isinstance(iss, str) else None
         )
-        return _principal_from(claims, realm)
+        principal = _principal_from(claims, realm)
+        expires = claims["exp"]  # required above, and numeric or PyJWT refused the token
+        if algorithm == _HS256 and isinstance(expires, int | float):
+            # Valid for PyJWT while now < exp + leeway: the same bound.
+            self._verified.remember(token, principal, expires + self._leeway)
+        return principal
 
     def _key_for(self, header: dict[str, Any]) -> tuple[str, str | RSAPublicKey]:
         algorithm = header.get("alg")

@@ -7,6 +7,7 @@ that router (request validation included) and hands any exception to `render`.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
 
 from filedock.core import errors
 from filedock.observability import CLIENT_CLOSED_REQUEST, client_closed
@@ -83,7 +85,9 @@ def plain_route(render: Renderer) -> type[APIRoute]:
     FastAPI's parameter and dependency machinery costs about a quarter of the CPU of a
     request as light as issuing a signed URL (measured, docs/benchmarks.md); an endpoint on
     such a path parses its own request instead. Its parameters are documented through
-    `openapi_extra`, and failures render through `render` like every other route's.
+    `openapi_extra`, and failures render through `render` like every other route's. Such a
+    route needs nothing of FastAPI's per-request layers, so `hot_routes.py` dispatches its
+    requests straight to `handle_plainly`.
     """
 
     class PlainRoute(APIRoute):
@@ -98,6 +102,18 @@ def plain_route(render: Renderer) -> type[APIRoute]:
                     return _answer(request, exc, render)
 
             return plain
+
+        async def handle_plainly(self, scope: Scope, receive: Receive, send: Send) -> None:
+            """Answer a request already known to be this route's (exact path and method)."""
+            scope["route"] = self
+            scope["endpoint"] = self.endpoint
+            scope["path_params"] = {}
+            response = await self._plain(Request(scope, receive, send))
+            await response(scope, receive, send)
+
+        @functools.cached_property
+        def _plain(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            return self.get_route_handler()
 
     return PlainRoute
 
