@@ -160,14 +160,18 @@ class LocalObjectStore:
         # Opening is quick and must not be cut short by a cancel (the file would leak): inline.
         file = open_for_reading(path, start, key)
         try:
-            remaining = None if end is None else max(0, end - start)
-            while remaining != 0:
-                want = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
-                data = await in_thread(file.read, want)
+            # A published object never changes (a new upload replaces the file, and this
+            # descriptor keeps the old one), so its size bounds the reads: no last empty read.
+            size = os.fstat(file.fileno()).st_size
+            remaining = max(0, (size if end is None else min(end, size)) - start)
+            while remaining > 0:
+                want = min(CHUNK_SIZE, remaining)
+                # A small read from the page cache takes microseconds, less than a thread
+                # hop; larger ones leave the event loop free meanwhile.
+                data = file.read(want) if want <= INLINE_BYTES else await in_thread(file.read, want)
                 if not data:
                     return
-                if remaining is not None:
-                    remaining -= len(data)
+                remaining -= len(data)
                 yield data
         finally:
             file.close()
