@@ -109,3 +109,40 @@ async def test_sqlite_work_runs_in_its_connections_thread_postgresql_on_the_loop
     else:
         assert not transactions.one_hop
         assert threads == {threading.get_ident()}  # run_sync: asyncpg under a greenlet
+
+
+async def test_a_failing_work_among_concurrent_ones_fails_alone(
+    migrated_engine: AsyncEngine,
+) -> None:
+    transactions = Transactions(migrated_engine)
+    await transactions.run(lambda connection: connection.execute(insert(JOBS), [_job(5)]))
+
+    def insert_job(job_id: int) -> Callable[[Connection], int]:
+        def work(connection: Connection) -> int:
+            connection.execute(insert(JOBS), [_job(job_id)])
+            return job_id
+
+        return work
+
+    outcomes = await asyncio.gather(
+        *(transactions.run(insert_job(job_id)) for job_id in (1, 5, 3)), return_exceptions=True
+    )
+    assert outcomes[0] == 1 and outcomes[2] == 3
+    assert isinstance(outcomes[1], IntegrityError)
+    assert await _count(migrated_engine) == 3
+
+
+async def test_a_caller_that_stops_waiting_leaves_the_others_work_committed(
+    migrated_engine: AsyncEngine,
+) -> None:
+    transactions = Transactions(migrated_engine)
+    callers = [
+        asyncio.create_task(transactions.run(_insert_pair(first))) for first in (0, 10, 20)
+    ]
+    await asyncio.sleep(0)
+    callers[1].cancel()
+    results = await asyncio.gather(*callers, return_exceptions=True)
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert all(isinstance(result, int) for result in (results[0], results[2]))
+    # The cancelled caller's work may have run with the others: 4 or 6 rows, never a half.
+    assert await _count(migrated_engine) in (4, 6)

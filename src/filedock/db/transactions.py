@@ -4,21 +4,26 @@ Through SQLAlchemy's async layer over aiosqlite every step of a transaction (exe
 commit, the pool's rollback on return) is a hop from the event loop to the thread that owns
 SQLite's connection and back; a file record's compare-and-set move took four of them, about
 550 µs of CPU, most of it waking threads (measured; docs/benchmarks.md). `Transactions.run`
-checks the one connection out, then runs `work`, plain SQLAlchemy Core on a synchronous
-`Connection`, inside that thread in one hop, begin to commit: about 350 µs.
+takes `work`, plain SQLAlchemy Core on a synchronous `Connection`, and on SQLite runs it
+inside that thread. SQLite has one connection per process (db/session.py), so the works of
+concurrent callers run one after another anyway: those waiting meanwhile run together, in
+one hop and one transaction (group commit, as db/group_insert.py does for rows). Each caller
+still gets its own work's result or error: when a batch fails, its works run again one by
+one, each in a transaction of its own, so only the failing work's caller sees the error.
 
-On PostgreSQL `work` runs under `AsyncConnection.run_sync`: its statements go through asyncpg
-as before, and the transaction is the same.
+On PostgreSQL each `work` runs in its own transaction under `AsyncConnection.run_sync`: its
+statements go through asyncpg as before, on as many pooled connections as there are callers.
 
 aiosqlite has no public way to run a function in its thread: `Connection._execute` and
 `Connection._conn` are its internal API (unchanged from 0.17 to 0.22, the version pinned in
-constraints.txt). Where they are missing, `work` runs under `run_sync` as on PostgreSQL
+constraints.txt). Where they are missing, work runs under `run_sync` as on PostgreSQL
 (slower, the same result), and tests/integration/test_transactions.py fails, so an upgrade
 that removed them is noticed rather than silently slower.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -28,11 +33,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 
 T = TypeVar("T")
+# Works one SQLite transaction carries at most, so that one batch never holds the writer long.
+MAX_BATCH = 64
+
+_Waiting = tuple[Callable[[Connection], Any], "asyncio.Future[Any]"]
 
 
 class Transactions:
-    """Runs functions of a `Connection` as one transaction each (committed when the function
-    returns, rolled back when it raises)."""
+    """Runs functions of a `Connection` as transactions (committed when the function returns,
+    rolled back when it raises); on SQLite, concurrent ones share a hop and a commit."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -40,22 +49,61 @@ class Transactions:
         # The synchronous engine over the connection aiosqlite holds: built once per connection
         # (the pool keeps one; a new one only after it was invalidated).
         self._sync: tuple[sqlite3.Connection, Engine] | None = None
+        self._waiting: list[_Waiting] = []
+        self._runner: asyncio.Task[None] | None = None
 
     async def run(self, work: Callable[[Connection], T]) -> T:
-        if self._beside_sqlite:
-            async with self._engine.connect() as connection:
-                driver = (await connection.get_raw_connection()).driver_connection
-                run_in_its_thread = getattr(driver, "_execute", None)
-                if run_in_its_thread is not None and hasattr(driver, "_conn"):
-                    result: T = await run_in_its_thread(self._in_sqlite_thread, driver, work)
-                    return result
-        async with self._engine.begin() as connection:
-            return await connection.run_sync(work)
+        if not self._beside_sqlite:
+            async with self._engine.begin() as connection:
+                return await connection.run_sync(work)
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiting.append((work, done))
+        if self._runner is None:
+            # A task of its own: a caller that gives up cancels only its wait, never the
+            # transaction that carries other callers' work.
+            self._runner = asyncio.create_task(self._run_waiting(), name="filedock-transactions")
+        return await done
 
     @property
     def one_hop(self) -> bool:
-        """True when work runs in SQLite's thread in one hop (for tests and diagnostics)."""
+        """True when work runs in SQLite's thread (for tests and diagnostics)."""
         return self._beside_sqlite
+
+    async def _run_waiting(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                await self._run_batch(batch)
+        finally:
+            self._runner = None
+
+    async def _run_batch(self, batch: list[_Waiting]) -> None:
+        works = [work for work, _ in batch]
+        try:
+            results = await self._in_one_transaction(lambda c: [work(c) for work in works])
+        except asyncio.CancelledError:
+            for _, done in batch:
+                done.cancel()
+            raise
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], error=exc)
+                return
+            for one in batch:  # find whose work failed; the others commit on their own
+                await self._run_batch([one])
+            return
+        for (_, done), result in zip(batch, results, strict=True):
+            _settle(done, result=result)
+
+    async def _in_one_transaction(self, work: Callable[[Connection], T]) -> T:
+        async with self._engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            run_in_its_thread = getattr(driver, "_execute", None)
+            if run_in_its_thread is not None and hasattr(driver, "_conn"):
+                result: T = await run_in_its_thread(self._in_sqlite_thread, driver, work)
+                return result
+        async with self._engine.begin() as connection:
+            return await connection.run_sync(work)
 
     def _in_sqlite_thread(self, driver: Any, work: Callable[[Connection], T]) -> T:
         raw: sqlite3.Connection = driver._conn
@@ -66,3 +114,14 @@ class Transactions:
             self._sync = (raw, engine)
         with self._sync[1].begin() as connection:
             return work(connection)
+
+
+def _settle(
+    done: asyncio.Future[Any], *, result: Any = None, error: Exception | None = None
+) -> None:
+    if done.done():  # its caller stopped waiting
+        return
+    if error is None:
+        done.set_result(result)
+    else:
+        done.set_exception(error)

@@ -101,11 +101,14 @@ class ClamdScanner:
                     for start in range(0, len(view), MAX_CHUNK_BYTES):
                         piece = view[start : start + MAX_CHUNK_BYTES]
                         pending += _LENGTH.pack(len(piece))
-                        pending += piece
                         sent += len(piece)
-                        if len(pending) >= _SEND_AT_BYTES:
-                            await self._send(sock, pending)
-                            pending = bytearray()
+                        if len(pending) + len(piece) < _SEND_AT_BYTES:
+                            pending += piece
+                            continue
+                        # A large piece goes as it is, after what was gathered: no copy of it.
+                        await self._send(sock, pending)
+                        await self._send(sock, piece)
+                        pending = bytearray()
                 pending += _END_OF_STREAM
                 await self._send(sock, pending)
             except ScannerUnavailable as failure:
@@ -162,7 +165,7 @@ class ClamdScanner:
             return sock
         raise last_error
 
-    async def _send(self, sock: socket.socket, data: bytes | bytearray) -> None:
+    async def _send(self, sock: socket.socket, data: bytes | bytearray | memoryview) -> None:
         try:
             async with asyncio.timeout(self._timeout):
                 await asyncio.get_running_loop().sock_sendall(sock, data)
