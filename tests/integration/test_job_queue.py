@@ -181,6 +181,25 @@ async def test_a_batch_claim_takes_the_oldest_due_jobs_of_its_kinds_only(
     assert await queue.counts() == {"running": 3, "queued": 2}
 
 
+async def test_a_batch_claim_takes_expired_and_queued_jobs_together_oldest_first(
+    queue: SqlJobQueue,
+) -> None:
+    start = datetime.now(UTC)
+    for n in range(4):  # due one second apart: 0 is the oldest
+        due = start + timedelta(seconds=n)
+        await queue.enqueue(JobRequest("process_file", {"file_id": str(n)}, run_after=due))
+    lease = timedelta(seconds=30)
+    taken = await queue.claim_batch(start + timedelta(seconds=1.5), lease, None, 2)
+    assert [job.payload["file_id"] for job in taken] == ["0", "1"]
+    # Their worker died: after the lease they are due again, older than the queued 2 and 3.
+    after_lease = start + timedelta(seconds=40)
+    again = await queue.claim_batch(after_lease, lease, None, 3)
+    assert [job.payload["file_id"] for job in again] == ["0", "1", "2"]
+    assert [job.attempts for job in again] == [2, 2, 1]
+    rest = await queue.claim_batch(after_lease, lease, None, 3)
+    assert [job.payload["file_id"] for job in rest] == ["3"]
+
+
 async def test_a_worker_runs_as_many_jobs_at_once_as_its_concurrency_and_each_once(
     queue: SqlJobQueue,
 ) -> None:
