@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from filedock.app import create_app
 from filedock.config import Settings, load_settings
@@ -25,6 +26,7 @@ class InProcessApp:
     settings: Settings
     runtime: Runtime
     http: httpx.AsyncClient
+    app: FastAPI
 
 
 @asynccontextmanager
@@ -42,6 +44,6 @@ async def in_process_app(
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield InProcessApp(settings, runtime, http)
+            yield InProcessApp(settings, runtime, http, app)
     finally:
         await runtime.close()

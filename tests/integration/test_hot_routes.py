@@ -15,26 +15,14 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from filedock.app import create_app
-from filedock.config import load_settings
-from filedock.db.migrate import upgrade
 from filedock.hot_routes import HotRoutes
-from filedock.runtime import build_runtime
+from tests.integration.in_process import in_process_app
 
 
 @pytest.fixture
 async def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FastAPI]:
-    monkeypatch.setenv("FILEDOCK_DATA_DIR", str(tmp_path))
-    settings = load_settings()
-    upgrade(settings.resolved_database_url)
-    app = create_app(settings, migrate=False)
-    runtime = build_runtime(settings)
-    app.state.runtime = runtime
-    app.state.services = runtime.services
-    try:
-        yield app
-    finally:
-        await runtime.close()
+    async with in_process_app(tmp_path, monkeypatch) as running:
+        yield running.app
 
 
 def _hot_table(app: FastAPI) -> dict[tuple[str, str], Any]:

@@ -23,20 +23,19 @@ that removed them is noticed rather than silently slower.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 
+from filedock.db.group_commit import GroupCommit
+
 T = TypeVar("T")
 # Works one SQLite transaction carries at most, so that one batch never holds the writer long.
 MAX_BATCH = 64
-
-_Waiting = tuple[Callable[[Connection], Any], "asyncio.Future[Any]"]
 
 
 class Transactions:
@@ -49,51 +48,24 @@ class Transactions:
         # The synchronous engine over the connection aiosqlite holds: built once per connection
         # (the pool keeps one; a new one only after it was invalidated).
         self._sync: tuple[sqlite3.Connection, Engine] | None = None
-        self._waiting: list[_Waiting] = []
-        self._runner: asyncio.Task[None] | None = None
+        self._batches: GroupCommit[Callable[[Connection], Any], Any] = GroupCommit(
+            self._run_together, max_batch=MAX_BATCH, name="filedock-transactions"
+        )
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         if not self._beside_sqlite:
             async with self._engine.begin() as connection:
                 return await connection.run_sync(work)
-        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._waiting.append((work, done))
-        if self._runner is None:
-            # A task of its own: a caller that gives up cancels only its wait, never the
-            # transaction that carries other callers' work.
-            self._runner = asyncio.create_task(self._run_waiting(), name="filedock-transactions")
-        return await done
+        result: T = await self._batches.run(work)
+        return result
 
     @property
     def one_hop(self) -> bool:
         """True when work runs in SQLite's thread (for tests and diagnostics)."""
         return self._beside_sqlite
 
-    async def _run_waiting(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-                await self._run_batch(batch)
-        finally:
-            self._runner = None
-
-    async def _run_batch(self, batch: list[_Waiting]) -> None:
-        works = [work for work, _ in batch]
-        try:
-            results = await self._in_one_transaction(lambda c: [work(c) for work in works])
-        except asyncio.CancelledError:
-            for _, done in batch:
-                done.cancel()
-            raise
-        except Exception as exc:
-            if len(batch) == 1:
-                _settle(batch[0][1], error=exc)
-                return
-            for one in batch:  # find whose work failed; the others commit on their own
-                await self._run_batch([one])
-            return
-        for (_, done), result in zip(batch, results, strict=True):
-            _settle(done, result=result)
+    async def _run_together(self, works: Sequence[Callable[[Connection], Any]]) -> list[Any]:
+        return await self._in_one_transaction(lambda c: [work(c) for work in works])
 
     async def _in_one_transaction(self, work: Callable[[Connection], T]) -> T:
         async with self._engine.connect() as connection:
@@ -115,13 +87,3 @@ class Transactions:
         with self._sync[1].begin() as connection:
             return work(connection)
 
-
-def _settle(
-    done: asyncio.Future[Any], *, result: Any = None, error: Exception | None = None
-) -> None:
-    if done.done():  # its caller stopped waiting
-        return
-    if error is None:
-        done.set_result(result)
-    else:
-        done.set_exception(error)
