@@ -8,10 +8,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
-from filedock.core.errors import Conflict, Forbidden, NotFound, NotReady
+from filedock.core.errors import Conflict, Forbidden, NotFound, NotReady, Unavailable
 from filedock.core.files import FileService
 from filedock.core.model import FileStatus
 from filedock.core.principal import Principal
@@ -20,6 +21,7 @@ from filedock.core.reconcile import Reconciler
 from filedock.core.upload_grants import UploadGrants
 from filedock.core.upload_policy import FORM_COMMAND_POLICY, SIGNED_URL_POLICY
 from filedock.core.uploads import UploadService, UploadTicket
+from filedock.ports.metadata import MetadataUnavailable
 from tests.unit.memory_ports import MemoryRecords, MemoryScanner, MemoryStore
 from tests.unit.upload_world import ALICE, BOB, Clock
 
@@ -199,6 +201,36 @@ async def test_two_puts_at_once_make_one_record_and_the_loser_leaves_no_bytes(
         await late
     assert list(world.store.objects) == [first.storage_key]
     assert world.store.objects[first.storage_key] == CSV
+
+
+async def test_a_put_whose_record_commit_is_unknown_or_cancelled_keeps_its_bytes(
+    world: Granted,
+) -> None:
+    # The record committed, then the caller saw an outage, or was cancelled while a shared
+    # transaction carried its record on: the bytes the record names must stay.
+    insert = world.records.insert
+
+    async def committed_then_lost(*args: Any, **kwargs: Any) -> None:
+        await insert(*args, **kwargs)
+        raise MetadataUnavailable("connection lost after COMMIT")
+
+    async def committed_then_cancelled(*args: Any, **kwargs: Any) -> None:
+        await insert(*args, **kwargs)
+        raise asyncio.CancelledError
+
+    outcomes = (
+        (committed_then_lost, Unavailable),
+        (committed_then_cancelled, asyncio.CancelledError),
+    )
+    for failing, raised in outcomes:
+        ticket = await world.ticket()
+        world.records.insert = failing  # type: ignore[method-assign]
+        with pytest.raises(raised):
+            await world.uploads.receive(key_of(ticket), _chunks(CSV), max_bytes=99)
+        world.records.insert = insert  # type: ignore[method-assign]
+        recorded = await world.records.get(ticket.file.id)
+        assert recorded is not None
+        assert world.store.objects[recorded.storage_key] == CSV
 
 
 async def test_a_status_poll_adopts_bytes_sent_straight_to_the_store(world: Granted) -> None:

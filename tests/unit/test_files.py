@@ -25,6 +25,7 @@ from filedock.core.files import (
 from filedock.core.model import FileStatus
 from filedock.core.principal import Principal
 from filedock.core.processing import FileProcessor
+from filedock.ports.metadata import MetadataUnavailable
 from tests.unit.fake_time import FakeTime
 from tests.unit.memory_ports import MemoryRecords, MemoryScanner, MemoryStore
 
@@ -185,6 +186,25 @@ async def test_an_upload_cancelled_while_its_record_is_inserted_keeps_its_object
     with pytest.raises(asyncio.CancelledError):
         await upload
     assert list(store.objects.values()) == [b"bytes"]
+
+
+async def test_an_upload_whose_commit_outcome_is_unknown_keeps_its_object(
+    files: FileService, store: MemoryStore, records: MemoryRecords
+) -> None:
+    # The record committed, then the connection broke before the answer: the caller sees an
+    # outage, and the bytes the record names must still be there.
+    insert = records.insert
+
+    async def committed_then_lost(*args: Any, **kwargs: Any) -> None:
+        await insert(*args, **kwargs)
+        raise MetadataUnavailable("connection lost after COMMIT")
+
+    records.insert = committed_then_lost  # type: ignore[method-assign]
+    with pytest.raises(Unavailable):
+        await files.upload(ALICE, "f", "text/plain", body(b"bytes"))
+    recorded = await records.get("f")
+    assert recorded is not None
+    assert store.objects == {recorded.storage_key: b"bytes"}
 
 
 async def test_only_owner_or_admin_may_read_or_delete(files: FileService) -> None:

@@ -15,6 +15,7 @@ records of grants keep their id claimed until no object of the grant can be adop
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
@@ -184,7 +185,10 @@ async def store_arrival(
     (`{key}.{random}`), so racing requests never write over each other, then `record` them.
 
     If recording fails the bytes are removed; failing with `lost` (another request or a
-    delete decided first) is `Conflict`, the upload being closed.
+    delete decided first) is `Conflict`, the upload being closed. If whether the record was
+    written is unknown (the database went away mid-commit, or this request was cancelled
+    while a shared transaction carried its record on), the bytes stay: a record may name
+    them, and the reconciler removes them if none does.
     """
     arrival_key = f"{storage_key}.{uuid.uuid4().hex[:12]}"
     try:
@@ -193,7 +197,9 @@ async def store_arrival(
         raise TooLarge(max_bytes) from None
     try:
         return await record(arrival_key, stored)
-    except BaseException as exc:
+    except (Unavailable, asyncio.CancelledError):
+        raise
+    except Exception as exc:
         with contextlib.suppress(Unavailable):
             await store.delete(arrival_key)
         if isinstance(exc, lost):

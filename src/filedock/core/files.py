@@ -22,6 +22,7 @@ from filedock.core.errors import (
     NotReady,
     ProcessingRefused,
     TooLarge,
+    Unavailable,
 )
 from filedock.core.file_input import (
     FILE_ID,
@@ -267,6 +268,10 @@ class FileService:
         except FileIdTaken:
             await self._discard_object(storage_key)
             raise _id_taken(file_id) from None
+        except Unavailable:
+            # The connection broke with the commit's outcome unknown: the record may exist and
+            # name these bytes, so they stay (the reconciler removes them if none does).
+            raise
         except Exception:
             await self._discard_object(storage_key)
             raise
