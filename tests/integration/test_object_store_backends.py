@@ -42,6 +42,26 @@ async def test_local_key_through_a_symlink_out_of_the_root_is_refused(tmp_path: 
     assert list((tmp_path / "elsewhere").iterdir()) == []
 
 
+async def test_local_symlinks_deeper_in_a_key_or_as_the_object_itself_are_refused(
+    tmp_path: Path,
+) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "secret").write_bytes(b"secret")
+    await store.write("a/b/kept", chunks(b"k"))
+    (store.root / "a" / "b" / "link").symlink_to(tmp_path / "elsewhere")
+    (store.root / "a" / "leak").symlink_to(tmp_path / "secret")
+
+    with pytest.raises(InvalidKey):
+        await store.write("a/b/link/x", chunks(b"x"))
+    with pytest.raises(InvalidKey):
+        store.local_path("a/leak")
+    with pytest.raises(InvalidKey):
+        [chunk async for chunk in store.read("a/leak")]
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+    assert store.local_path("a/b/kept") == store.root / "a" / "b" / "kept"
+
+
 async def test_local_key_that_is_also_a_folder_is_refused(tmp_path: Path) -> None:
     # On disk `a` cannot be an object and the folder of `a/b` at once; S3 allows both.
     store = LocalObjectStore(tmp_path / "objects")
