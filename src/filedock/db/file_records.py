@@ -34,7 +34,8 @@ class SqlFileRecords:
     ) -> None:
         self._sessions = sessions
         self._on_enqueue = on_enqueue
-        # Every upload is read and moved several times: those steps run in one hop each.
+        # Every upload is read and moved several times: each step is one transaction, and on
+        # SQLite concurrent ones share a hop and a commit (db/transactions.py).
         self._transactions = Transactions(engine_of(sessions))
         # Uploaded files arrive with their job one per upload: concurrent ones share a commit.
         self._inserts = GroupInsert(self._transactions, FILES, JOBS)

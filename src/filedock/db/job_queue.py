@@ -49,7 +49,8 @@ class SqlJobQueue:
     ) -> None:
         self._sessions = sessions
         self._on_enqueue = on_enqueue
-        # Claims, renewals and completions, each one hop (db/transactions.py).
+        # Claims, renewals and completions: one transaction each, shared on SQLite when
+        # concurrent (db/transactions.py).
         self._transactions = Transactions(engine_of(sessions))
         self._finished: list[tuple[Job, asyncio.Future[bool]]] = []
         self._completer: asyncio.Task[None] | None = None
