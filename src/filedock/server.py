@@ -2,13 +2,20 @@
 
 `serve` validates the settings, checks the store and migrates the database in a process that
 carries Typer, Pydantic, SQLAlchemy and Alembic. It then replaces itself with this module
-(`os.execv`, same pid, so signals and supervisors see one process), so the Granian master
-holds only Granian; each worker imports the application itself.
+(`os.execv`, same pid, so signals and supervisors see one process), so what start-up loaded
+is not carried while serving.
 
 Usage (internal): python -m filedock.server HOST PORT WORKERS
 
+One worker (the default): this process serves, Granian embedded in its own event loop, with
+no master process beside it; the server's memory is this one process's (a master would cost
+about 25 MB more, resident twice over: the interpreter, Granian and OpenSSL). A crash ends
+the process and the supervisor starts it again. More workers: this process is Granian's
+master, holding only Granian, and supervises worker processes that each import the
+application itself and are replaced when one dies.
+
 `serve` hands over the start block (start_block.py) in `START_BLOCK_VARIABLE`, printed once
-by this process when it listens, before the workers start; they never see it.
+by this process when it listens, before the application starts; workers never see it.
 
 Metrics: each worker is a process of its own, so this process gives them a folder for
 prometheus_client's multiprocess mode (`METRICS_DIR_VARIABLE`), made empty for each run,
@@ -17,17 +24,21 @@ where each worker writes its counts and from which any worker answers a scrape f
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from datetime import UTC, datetime
 from typing import Any
 
 from granian.constants import Interfaces
+from granian.errors import FatalError
 from granian.server import Server
+from granian.server.embed import Server as EmbeddedServer
 
 # Connections each worker serves at once (Granian's `backpressure`; more wait in the listen
 # backlog). Granian's default divides 1024 by the workers, so more workers would each hold
@@ -45,7 +56,10 @@ def main(argv: list[str]) -> None:
     start_block = os.environ.pop(START_BLOCK_VARIABLE, "")
     metrics_dir, made_here = _metrics_dir()
     try:
-        _serve(host, port, workers, start_block)
+        if int(workers) == 1:
+            _serve_alone(host, port, start_block)
+        else:
+            _serve_workers(host, port, workers, start_block)
     finally:
         if made_here:
             shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -71,9 +85,61 @@ def _metrics_dir() -> tuple[str, bool]:
     return made, True
 
 
-def _serve(host: str, port: str, workers: str, start_block: str) -> None:
+def application() -> Any:
+    """The ASGI application a serving process runs (Granian's factory)."""
+    # structlog loads rich (and pygments through it) whenever it is installed, for tracebacks
+    # on a terminal that a server never prints: about 4 MB of a process that idles near
+    # 100 MB. None in sys.modules makes `import rich` fail as if it were not installed, which
+    # structlog and httpx handle; the file commands, which do use rich, run elsewhere.
+    sys.modules.setdefault("rich", None)  # type: ignore[arg-type]
+    from filedock.app import asgi
+
+    return asgi()
+
+
+def _serve_alone(host: str, port: str, start_block: str) -> None:
+    """One worker: serve in this process, Granian embedded in its event loop."""
+    try:
+        stopped_by_itself = asyncio.run(_embedded(host, int(port), start_block))
+    except FatalError:
+        # The application's start-up failed; Granian has logged why.
+        stopped_by_itself = True
+    except RuntimeError as exc:
+        _exit_if_bind_failed(exc, host, port)
+        raise
+    if stopped_by_itself:
+        # As Granian's master does when its worker keeps dying: exit with an error, so the
+        # service manager sees a failure (and restarts it, if so configured).
+        sys.exit(1)
+
+
+async def _embedded(host: str, port: int, start_block: str) -> bool:
+    """Serve until SIGTERM or SIGINT; whether the application stopped by itself instead."""
+    server = EmbeddedServer(
+        application,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        factory=True,
+        backpressure=CONNECTIONS_PER_WORKER,
+        log_access=False,
+        log_dictconfig=_granian_logging(os.environ.get("FILEDOCK_LOG_FORMAT")),
+    )
+    if start_block:
+        # Called once the socket is bound, before the application starts.
+        server.on_startup(lambda: print(start_block, file=sys.stderr, flush=True))
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        # Through the loop: a plain signal handler would not wake it to stop.
+        loop.add_signal_handler(signum, server.stop)
+    await server.serve()
+    return bool(server.interrupt_children)
+
+
+def _serve_workers(host: str, port: str, workers: str, start_block: str) -> None:
+    """Two or more workers: this process is Granian's master, each worker a process."""
     server = Server(
-        "filedock.app:asgi",
+        "filedock.server:application",
         address=host,
         port=int(port),
         interface=Interfaces.ASGI,
@@ -93,14 +159,20 @@ def _serve(host: str, port: str, workers: str, start_block: str) -> None:
     try:
         server.serve()
     except RuntimeError as exc:
-        # Granian reports a failed bind (a port taken since `serve` checked it) this way.
-        if "(os error" not in str(exc):
-            raise
-        # Its text carries a Rust backtrace when RUST_BACKTRACE is set: the first line says
-        # it, worded as `serve`'s own check words it once the errno is dropped.
-        reason = str(exc).strip().splitlines()[0].split(" (os error")[0]
-        print(f"filedock: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
-        sys.exit(1)
+        _exit_if_bind_failed(exc, host, port)
+        raise
+
+
+def _exit_if_bind_failed(exc: RuntimeError, host: str, port: str) -> None:
+    """One line and exit 1 when Granian could not bind (a port taken since `serve` checked)."""
+    # Granian reports a failed bind this way.
+    if "(os error" not in str(exc):
+        return
+    # Its text carries a Rust backtrace when RUST_BACKTRACE is set: the first line says
+    # it, worded as `serve`'s own check words it once the errno is dropped.
+    reason = str(exc).strip().splitlines()[0].split(" (os error")[0]
+    print(f"filedock: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
+    sys.exit(1)
 
 
 class JsonLineFormatter(logging.Formatter):

@@ -44,11 +44,13 @@ def test_serve_on_a_busy_port_says_so_in_one_line_before_migrating(
     assert not (tmp_path / "filedock.db").exists()
 
 
+# One worker serves in the process itself, more under Granian's master: each binds its own way.
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_port_taken_between_the_check_and_granian_is_still_one_line(
-    tmp_path: Path, busy_port: int
+    tmp_path: Path, busy_port: int, workers: str
 ) -> None:
     # What `serve` execs into, as if the port was taken after `serve` checked it.
-    result = run("filedock.server", "127.0.0.1", str(busy_port), "1", data_dir=tmp_path)
+    result = run("filedock.server", "127.0.0.1", str(busy_port), workers, data_dir=tmp_path)
 
     assert result.returncode == 1
     assert result.stderr.splitlines() == [

@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import delete, exists, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,11 +36,10 @@ from filedock.core.download_model import DownloadRequest, Left, NewDownloadReque
 from filedock.db.errors import unavailable_on_connection_errors
 from filedock.db.file_records import new_job_row
 from filedock.db.models import CatalogueItemRow, DownloadRequestRow, DownloadRequestWaiterRow
+from filedock.db.session import dialect_insert
 from filedock.ports.downloads import ItemGone
 from filedock.ports.jobs import JobRequest
 
-# Both dialects spell insert-if-absent the same way; the generic `insert` has no such clause.
-_INSERTS: Final[dict[str, Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 _LIVE: Final = tuple(s.value for s in RequestStatus if s.is_live)
 # The fields of a request that `move` may write beside its status.
 _MOVABLE: Final = frozenset(
@@ -234,7 +232,7 @@ async def _create_or_join_once(
     )
     if live_id is not None:
         return await _join(session, live_id, new.live_key, waiter_id, now), False
-    insert = _INSERTS[session.get_bind().dialect.name]
+    insert = dialect_insert(session)
     created_id = await session.scalar(
         insert(DownloadRequestRow)
         .values(
@@ -291,7 +289,7 @@ async def _join(
 async def _add_waiter(
     session: AsyncSession, request_id: int, account_id: int, now: datetime
 ) -> None:
-    insert = _INSERTS[session.get_bind().dialect.name]
+    insert = dialect_insert(session)
     await session.execute(
         insert(DownloadRequestWaiterRow)
         .values(request_id=request_id, account_id=account_id, joined_at=now)

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from filedock.db.errors import unavailable_on_connection_errors
 from filedock.db.models import ScheduleParticipantRow, ScheduleRow
+from filedock.db.session import dialect_insert
 
-# Both dialects spell insert-if-absent the same way; the generic `insert` has no such clause.
-_INSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 # Names this module's PostgreSQL advisory locks apart from any other user of advisory locks.
 _PARTICIPANTS_LOCK = "filedock:schedule_participants:"
 
@@ -27,7 +24,7 @@ class SqlScheduleOwners:
     async def claim(self, schedule_id: str, user_id: str, now: datetime) -> str:
         with unavailable_on_connection_errors():
             async with self._sessions.begin() as session:
-                insert = _INSERTS[session.get_bind().dialect.name]
+                insert = dialect_insert(session)
                 # ON CONFLICT DO NOTHING rather than read-then-insert: the primary key decides
                 # between racing first claims, and the loser neither fails nor overwrites.
                 await session.execute(
@@ -85,7 +82,7 @@ class SqlScheduleParticipants:
                     )
                 )
                 if subjects:
-                    insert = _INSERTS[session.get_bind().dialect.name]
+                    insert = dialect_insert(session)
                     await session.execute(
                         insert(ScheduleParticipantRow)
                         .values(

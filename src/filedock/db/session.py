@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from sqlalchemy import event
@@ -31,6 +32,17 @@ def create_engine(url: str) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def dialect_insert(session: AsyncSession) -> Any:
+    """The `insert` of the session's own dialect: both SQLite's and PostgreSQL's spell
+    insert-if-absent (`on_conflict_do_nothing`), the generic one has no such clause.
+
+    Imported on first use: PostgreSQL's dialect module is 2 MB of a server on SQLite that
+    never needs it (on PostgreSQL the engine has loaded it already).
+    """
+    dialect = session.get_bind().dialect.name
+    return importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:

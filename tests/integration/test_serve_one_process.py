@@ -1,0 +1,81 @@
+"""`filedock serve` with one worker is one process: Granian embedded in its event loop.
+
+A Granian master beside a single worker cost about 25 MB of the server's memory (issue 14:
+idle ≤ 100 MB for the whole tree) and supervised nothing a service manager does not.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.fixtures.server import LiveServer, free_port, server_env
+
+
+def test_one_worker_serves_from_the_serve_process_and_stops_cleanly_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    live = LiveServer(data_dir=tmp_path, env=server_env(tmp_path), workers=1)
+    live.start()
+    try:
+        assert live.process is not None
+        assert children(live.process.pid) == set()
+        assert httpx.get(f"{live.base_url}/healthz", timeout=5).status_code == 200
+
+        live.process.send_signal(signal.SIGTERM)
+        assert live.process.wait(timeout=15) == 0
+    finally:
+        live.stop()
+    log = live.log_text()
+    assert "filedock is serving" in log and "Traceback" not in log
+
+
+def test_an_application_that_stops_by_itself_ends_the_process_with_an_error(
+    tmp_path: Path,
+) -> None:
+    # The real embedded server, given an application whose start-up fails (as a database
+    # gone between `serve`'s migration and the application's start would make it fail).
+    program = textwrap.dedent(
+        f"""
+        import filedock.server as server
+
+        async def failing(scope, receive, send):
+            if scope["type"] == "lifespan":
+                await receive()
+                await send({{"type": "lifespan.startup.failed", "message": "no database"}})
+
+        server.application = lambda: failing
+        server._serve_alone("127.0.0.1", "{free_port()}", "")
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FILEDOCK_")}
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        env={**env, "FILEDOCK_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    output = done.stdout + done.stderr  # Granian's own lines go to stdout
+    assert done.returncode == 1, output
+    assert "no database" in output and "Traceback" not in output, output
+    assert time.monotonic() - started < 30
+
+
+def children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found.update(int(child) for child in (task / "children").read_text().split())
+        except FileNotFoundError:
+            continue  # a thread that ended while being read
+    return found
