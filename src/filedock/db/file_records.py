@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Update, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.schema import Table
@@ -21,6 +22,15 @@ from filedock.ports.metadata import FileIdTaken
 
 FILES = cast(Table, FileRow.__table__)
 JOBS = cast(Table, JobRow.__table__)
+# The hot statements are built once and run with their values as parameters: building one
+# and its cache key cost 150 to 300 µs of CPU a call (measured; docs/benchmarks.md), more
+# than SQLite's own work, while a prebuilt one is found in SQLAlchemy's compiled cache by a
+# key memoized on the statement itself.
+_GET = select(FILES).where(FILES.c.id == bindparam("_id"))
+_REMOVE = delete(FILES).where(
+    FILES.c.id == bindparam("_id"), FILES.c.revision == bindparam("_expected")
+)
+_ADD_JOBS = insert(JOBS)
 # Older SQLite builds allow 999 bound parameters a statement.
 _MAX_KEYS_PER_QUERY = 900
 
@@ -53,7 +63,7 @@ class SqlFileRecords:
     async def get(self, file_id: str) -> File | None:
         # The table's row, not an ORM instance: no identity map to fill for one read.
         def read(connection: Connection) -> Any:
-            return connection.execute(select(FILES).where(FILES.c.id == file_id)).first()
+            return connection.execute(_GET, {"_id": file_id}).first()
 
         with unavailable_on_connection_errors():
             row = await self._transactions.run(read)
@@ -106,18 +116,15 @@ class SqlFileRecords:
         # bulk-update layer and twenty bound columns cost more CPU than the write.
         before = _values(expected)
         values = {name: value for name, value in _values(new).items() if before[name] != value}
-        statement = (
-            update(FILES)
-            .where(FILES.c.id == expected.id, FILES.c.revision == expected.revision)
-            .values(**values)
-        )
+        statement = _move(tuple(sorted(values)))
+        parameters = {"_id": expected.id, "_expected": expected.revision, **values}
         jobs = [_job_values(request, new.updated_at) for request in then]
 
         def move(connection: Connection) -> bool:
-            if connection.execute(statement).rowcount != 1:
+            if connection.execute(statement, parameters).rowcount != 1:
                 return False
             if jobs:
-                connection.execute(insert(JOBS), jobs)
+                connection.execute(_ADD_JOBS, jobs)
             return True
 
         with unavailable_on_connection_errors():
@@ -127,12 +134,10 @@ class SqlFileRecords:
         return moved
 
     async def remove(self, expected: File) -> bool:
-        statement = delete(FILES).where(
-            FILES.c.id == expected.id, FILES.c.revision == expected.revision
-        )
+        parameters = {"_id": expected.id, "_expected": expected.revision}
         with unavailable_on_connection_errors():
             return await self._transactions.run(
-                lambda connection: connection.execute(statement).rowcount == 1
+                lambda connection: connection.execute(_REMOVE, parameters).rowcount == 1
             )
 
     async def page(self, *, after_id: str | None, limit: int) -> list[File]:
@@ -206,6 +211,17 @@ def engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
 
 def new_job_row(request: JobRequest, now: datetime) -> JobRow:
     return JobRow(**_job_values(request, now))
+
+
+@functools.lru_cache(maxsize=64)
+def _move(columns: tuple[str, ...]) -> Update:
+    """The compare-and-set that writes `columns` of a record at its expected revision; a
+    move changes a few columns, and the same few again on the next file."""
+    return (
+        update(FILES)
+        .where(FILES.c.id == bindparam("_id"), FILES.c.revision == bindparam("_expected"))
+        .values({name: bindparam(name) for name in columns})
+    )
 
 
 def _job_values(request: JobRequest, now: datetime) -> dict[str, Any]:

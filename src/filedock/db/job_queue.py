@@ -7,24 +7,27 @@ writer makes the claiming UPDATE atomic by itself (the lock clause is simply not
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Subquery,
     Table,
-    and_,
+    Update,
+    bindparam,
     delete,
     func,
-    or_,
     select,
+    tuple_,
     union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import BindParameter
 
 from filedock.db.errors import unavailable_on_connection_errors
 from filedock.db.file_records import engine_of, new_job_row
@@ -35,6 +38,15 @@ from filedock.ports.jobs import Job, JobRequest
 # The table itself, not the mapped class, in the statements a worker runs for every job: the
 # ORM's bulk-update layer costs about a third more CPU a statement, for nothing used here.
 JOBS = cast(Table, JobRow.__table__)
+# Jobs finishing together, each only if its claim (id, attempts) still holds it.
+_DELETE_HELD = (
+    delete(JOBS)
+    .where(
+        JOBS.c.status == "running",
+        tuple_(JOBS.c.id, JOBS.c.attempts).in_(bindparam("_claims", expanding=True)),
+    )
+    .returning(JOBS.c.id)
+)
 # Jobs one completing statement carries at most: two bound parameters each, well within
 # older SQLite builds' 999.
 MAX_COMPLETIONS = 100
@@ -70,31 +82,13 @@ class SqlJobQueue:
     async def claim_batch(
         self, now: datetime, lease: timedelta, kinds: Collection[str] | None, limit: int
     ) -> list[Job]:
-        # Due are queued jobs whose time has come and running ones whose lease ran out. Each
-        # kind is read in its own index order (ix_jobs_due: status, run_after, id) and cut at
-        # `limit`; only those few are sorted together. One query with an OR sorted every due
-        # job on each claim instead: 0.36 ms of SQLite's time at 3,000 queued, growing with
-        # the backlog (measured; docs/benchmarks.md).
-        queued = _due_branch(kinds, limit, JOBS.c.status == "queued", JOBS.c.run_after <= now)
-        expired = _due_branch(kinds, limit, JOBS.c.status == "running", JOBS.c.locked_until < now)
-        both = union_all(
-            select(queued.c.id, queued.c.run_after), select(expired.c.id, expired.c.run_after)
-        ).subquery()
-        due = select(both.c.id).order_by(both.c.run_after, both.c.id).limit(limit)
-        claim = (
-            update(JOBS)
-            .where(JOBS.c.id.in_(due))
-            .values(
-                status="running",
-                attempts=JOBS.c.attempts + 1,
-                locked_until=now + lease,
-                updated_at=now,
-            )
-            .returning(JOBS.c.id, JOBS.c.kind, JOBS.c.payload, JOBS.c.attempts, JOBS.c.run_after)
-        )
+        parameters = {"_now": now, "_limit": limit, "_until": now + lease, "_updated": now}
+        if kinds is not None:
+            parameters["_kinds"] = list(kinds)
+        claim = _claim(kinds is not None)
         with unavailable_on_connection_errors():
             rows = await self._transactions.run(
-                lambda connection: connection.execute(claim).all()
+                lambda connection: connection.execute(claim, parameters).all()
             )
         jobs = [
             Job(
@@ -195,40 +189,80 @@ class SqlJobQueue:
 
     async def _delete_held(self, jobs: list[Job]) -> set[int]:
         """Delete those of `jobs` still held by their claims; the ids deleted."""
-        claims = or_(*(and_(JOBS.c.id == job.id, JOBS.c.attempts == job.attempts) for job in jobs))
-        statement = (
-            delete(JOBS).where(JOBS.c.status == "running", claims).returning(JOBS.c.id)
-        )
+        parameters = {"_claims": [(job.id, job.attempts) for job in jobs]}
         with unavailable_on_connection_errors():
             return await self._transactions.run(
-                lambda connection: set(connection.execute(statement).scalars())
+                lambda connection: set(connection.execute(_DELETE_HELD, parameters).scalars())
             )
 
     async def _if_held(self, job: Job, **values: object) -> bool:
         """Change `job` only while this claim still holds it: a compare-and-set on the claim."""
-        statement = update(JOBS).where(*_held(job)).values(**values)
+        statement = _change_held(tuple(sorted(values)))
+        parameters = {"_id": job.id, "_attempts": job.attempts, **values}
 
         def change(connection: Connection) -> bool:
-            return connection.execute(statement).rowcount == 1
+            return connection.execute(statement, parameters).rowcount == 1
 
         with unavailable_on_connection_errors():
             return await self._transactions.run(change)
 
 
+@functools.cache
+def _claim(by_kind: bool) -> Update:
+    """Claim up to `_limit` due jobs (of `_kinds`, when `by_kind`) until `_until`.
+
+    Due are queued jobs whose time has come and running ones whose lease ran out. Each kind
+    is read in its own index order (ix_jobs_due: status, run_after, id) and cut at the
+    limit; only those few are sorted together. One query with an OR sorted every due job on
+    each claim instead: 0.36 ms of SQLite's time at 3,000 queued, growing with the backlog
+    (measured; docs/benchmarks.md). Built once, like every hot statement here: its values
+    are parameters.
+    """
+    now: BindParameter[Any] = bindparam("_now")
+    limit: BindParameter[Any] = bindparam("_limit")
+    kinds: BindParameter[Any] | None = bindparam("_kinds", expanding=True) if by_kind else None
+    queued = _due_branch(kinds, limit, JOBS.c.status == "queued", JOBS.c.run_after <= now)
+    expired = _due_branch(kinds, limit, JOBS.c.status == "running", JOBS.c.locked_until < now)
+    both = union_all(
+        select(queued.c.id, queued.c.run_after), select(expired.c.id, expired.c.run_after)
+    ).subquery()
+    due = select(both.c.id).order_by(both.c.run_after, both.c.id).limit(limit)
+    return (
+        update(JOBS)
+        .where(JOBS.c.id.in_(due))
+        .values(
+            status="running",
+            attempts=JOBS.c.attempts + 1,
+            locked_until=bindparam("_until"),
+            updated_at=bindparam("_updated"),
+        )
+        .returning(JOBS.c.id, JOBS.c.kind, JOBS.c.payload, JOBS.c.attempts, JOBS.c.run_after)
+    )
+
+
 def _due_branch(
-    kinds: Collection[str] | None, limit: int, *condition: ColumnElement[bool]
+    kinds: BindParameter[Any] | None, limit: BindParameter[Any], *condition: ColumnElement[bool]
 ) -> Subquery:
     """The first `limit` jobs meeting `condition`, oldest first, locked for this claim."""
     query = select(JOBS.c.id, JOBS.c.run_after).where(*condition)
     if kinds is not None:
-        query = query.where(JOBS.c.kind.in_(list(kinds)))
+        query = query.where(JOBS.c.kind.in_(kinds))
     # Rows another worker is claiming right now are skipped, not waited for: two workers
     # claiming at once each get other jobs (PostgreSQL; SQLite has one writer anyway).
     query = query.order_by(JOBS.c.run_after, JOBS.c.id).limit(limit)
     return query.with_for_update(skip_locked=True).subquery()
 
 
-def _held(job: Job) -> tuple[ColumnElement[bool], ...]:
-    """The job's row as this claim left it: running, and claimed no time since (`attempts`
-    counts claims, so it is each claim's token)."""
-    return (JOBS.c.id == job.id, JOBS.c.status == "running", JOBS.c.attempts == job.attempts)
+@functools.lru_cache(maxsize=16)
+def _change_held(columns: tuple[str, ...]) -> Update:
+    """Write `columns` of job `_id` only as claim `_attempts` left it: running, and claimed
+    no time since (`attempts` counts claims, so it is each claim's token)."""
+    return (
+        update(JOBS)
+        .where(
+            JOBS.c.id == bindparam("_id"),
+            JOBS.c.status == "running",
+            JOBS.c.attempts == bindparam("_attempts"),
+        )
+        .values({name: bindparam(name) for name in columns})
+    )
