@@ -77,7 +77,13 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     data_dir: Annotated[Path | None, typer.Option(help="Data folder (FILEDOCK_DATA_DIR).")] = None,
-    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Server processes: 1 serves from this process; 2 or more run under a "
+            "master that replaces one that dies."
+        ),
+    ] = 1,
 ) -> None:
     """Migrate the database if needed, then serve every face."""
     if data_dir is not None:
