@@ -115,16 +115,7 @@ def _serve_alone(host: str, port: str, start_block: str) -> None:
 
 async def _embedded(host: str, port: int, start_block: str) -> bool:
     """Serve until SIGTERM or SIGINT; whether the application stopped by itself instead."""
-    server = EmbeddedServer(
-        application,
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        factory=True,
-        backpressure=CONNECTIONS_PER_WORKER,
-        log_access=False,
-        log_dictconfig=_granian_logging(os.environ.get("FILEDOCK_LOG_FORMAT")),
-    )
+    server = EmbeddedServer(application, **_granian_settings(host, port))
     if start_block:
         # Called once the socket is bound, before the application starts.
         server.on_startup(lambda: print(start_block, file=sys.stderr, flush=True))
@@ -140,18 +131,12 @@ def _serve_workers(host: str, port: str, workers: str, start_block: str) -> None
     """Two or more workers: this process is Granian's master, each worker a process."""
     server = Server(
         "filedock.server:application",
-        address=host,
-        port=int(port),
-        interface=Interfaces.ASGI,
-        factory=True,
+        **_granian_settings(host, int(port)),
         workers=int(workers),
-        backpressure=CONNECTIONS_PER_WORKER,
         # A worker that dies (OOM killer, kill -9) is replaced; without this the master
         # stops the others and exits. A worker dying again within 5.5 s of its respawn
         # still stops the server (Granian's crash-loop guard), so a broken app does not spin.
         respawn_failed_workers=True,
-        log_access=False,
-        log_dictconfig=_granian_logging(os.environ.get("FILEDOCK_LOG_FORMAT")),
     )
     if start_block:
         # Granian calls it in this process once the socket is bound, before any worker starts.
@@ -161,6 +146,20 @@ def _serve_workers(host: str, port: str, workers: str, start_block: str) -> None
     except RuntimeError as exc:
         _exit_if_bind_failed(exc, host, port)
         raise
+
+
+def _granian_settings(host: str, port: int) -> dict[str, Any]:
+    """What either shape of server is given: the address, ASGI through the factory, the
+    connections a worker serves, Granian's own logging (filedock logs each request itself)."""
+    return {
+        "address": host,
+        "port": port,
+        "interface": Interfaces.ASGI,
+        "factory": True,
+        "backpressure": CONNECTIONS_PER_WORKER,
+        "log_access": False,
+        "log_dictconfig": _granian_logging(os.environ.get("FILEDOCK_LOG_FORMAT")),
+    }
 
 
 def _exit_if_bind_failed(exc: RuntimeError, host: str, port: str) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.fixtures.server import LiveServer, free_port, server_env
+from tests.fixtures.server import LiveServer, children, free_port, server_env
 
 
 def test_one_worker_serves_from_the_serve_process_and_stops_cleanly_on_sigterm(
@@ -117,13 +117,3 @@ def test_an_application_that_stops_by_itself_ends_the_process_with_an_error(
     assert done.returncode == 1, output
     assert "no database" in output and "Traceback" not in output, output
     assert time.monotonic() - started < 30
-
-
-def children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            found.update(int(child) for child in (task / "children").read_text().split())
-        except FileNotFoundError:
-            continue  # a thread that ended while being read
-    return found

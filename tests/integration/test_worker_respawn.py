@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures.server import LiveServer, server_env
+from tests.fixtures.server import LiveServer, children, server_env
 
 REQUESTS = 200
 KILL_AFTER = 60
@@ -79,13 +79,3 @@ def wait_for_children(
         if time.monotonic() > deadline:
             raise AssertionError(f"children of {pid} are {pids}, not what the test waits for")
         time.sleep(0.1)
-
-
-def children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            found.update(int(child) for child in (task / "children").read_text().split())
-        except FileNotFoundError:
-            continue  # a thread that ended while being read
-    return found
