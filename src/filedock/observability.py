@@ -12,14 +12,17 @@ at each scrape and shown as the most recent value any process set.
 
 from __future__ import annotations
 
-import json
+import contextlib
+import functools
 import logging
 import os
 import re
 import sys
 import time
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Callable
+from datetime import datetime
+from json.encoder import encode_basestring_ascii as _str
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 import structlog
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
@@ -61,10 +64,13 @@ RECEIVED = Counter(
 )
 SENT = Counter("filedock_http_sent_bytes_total", "Response body bytes sent", ["method", "route"])
 
+# A client may send any token as its method; a series per made-up method would let anyone
+# grow the metrics without bound, so the rest are counted as `other`.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
-# One line per request, so it skips structlog's processor chain (a tenth of a light
-# request's CPU, measured): `AccessLineFormatter` writes the same JSON fields directly.
+# One line per request. Its level and on/off are this logger's; a JSON line skips the
+# logging machinery altogether (`JsonAccessLines`), a console line goes through it.
 access_log = logging.getLogger("filedock.http")
 ACCESS_FIELDS = "filedock_access"
 failures = logging.getLogger("filedock.responses")
@@ -114,9 +120,11 @@ def configure_logging(level: str = "info", log_format: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     access = logging.StreamHandler(sys.stderr)
-    access.setFormatter(ConsoleAccessFormatter(colors) if console else AccessLineFormatter())
+    access.setFormatter(ConsoleAccessFormatter(colors))
     access_log.handlers[:] = [access]
     access_log.propagate = False
+    global _write_access_line
+    _write_access_line = _log_access_line if console else JsonAccessLines(sys.stderr)
     # No line prints the caller's file and line, thread or process: not gathering them
     # saves a stack walk and three calls per record (logging's documented optimisation;
     # the access line alone was a fifth of a signed-URL request's CPU).
@@ -132,18 +140,59 @@ def resolve_log_format(setting: str, stream: TextIO | None = None) -> str:
     return "console" if _is_terminal(stream) else "json"
 
 
-class AccessLineFormatter(logging.Formatter):
-    """The request line as JSON, with the fields and names of every other log line."""
+class JsonAccessLines:
+    """Writes the request line as JSON, with the fields and names of every other log line,
+    straight to the stream.
 
-    def format(self, record: logging.LogRecord) -> str:
-        fields = dict(getattr(record, ACCESS_FIELDS, {}))
-        fields.update(
-            event=record.getMessage(),
-            level=record.levelname.lower(),
-            logger=record.name,
-            timestamp=datetime.fromtimestamp(record.created, UTC).strftime(_ISO_UTC),
+    Through `logging` (a LogRecord, the logger's and the handler's locks, a formatter and a
+    `json.dumps` of the whole record) the line cost about 40 µs, a fifth of a signed-URL
+    request's CPU (docs/benchmarks.md); here it is one string and one write, with only the
+    strings escaped (as `json.dumps` escapes them). The stream is line-buffered (stderr
+    is), so each line reaches the file whole, as the handler's did.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._second = -1
+        self._second_text = ""
+
+    def __call__(self, line: AccessLine) -> None:
+        method, path, status, ms, request_id, client = line
+        text = (
+            f'{{"method": {_str(method)}, "path": {_str(path)}, "status": {status}, '
+            f'"ms": {ms}, "request_id": {_str(request_id)}, "client": {_str(client)}, '
+            f'"event": "request", "level": "info", "logger": "{access_log.name}", '
+            f'"timestamp": "{self._timestamp()}"}}\n'
         )
-        return json.dumps(fields)
+        # As a logging handler does: a log that cannot be written fails no request.
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.write(text)
+
+    def _timestamp(self) -> str:
+        """UTC, `2026-01-02T03:04:05.678901Z`; the seconds formatted once a second."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int((now - second) * 1_000_000):06d}Z"
+
+
+class AccessLine(NamedTuple):
+    method: str
+    path: str
+    status: int
+    ms: float
+    request_id: str
+    client: str
+
+
+def _log_access_line(line: AccessLine) -> None:
+    access_log.info("request", extra={ACCESS_FIELDS: line._asdict()})
+
+
+# Until `configure_logging` chooses, through `logging` (to whatever handlers it has).
+_write_access_line: Callable[[AccessLine], None] = _log_access_line
 
 
 class ConsoleAccessFormatter(logging.Formatter):
@@ -185,7 +234,6 @@ def _colors_wanted(stream: TextIO) -> bool:
 
 
 _CONSOLE_TIME = "%H:%M:%S"
-_ISO_UTC = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def metrics_text() -> bytes:
@@ -268,22 +316,24 @@ class RequestContext:
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(scope["method"], route).observe(elapsed)
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            _labelled(REQUESTS, method, route, str(status)).inc()
+            _labelled(LATENCY, method, route).observe(elapsed)
             if received:
-                RECEIVED.labels(scope["method"], route).inc(received)
+                _labelled(RECEIVED, method, route).inc(received)
             if sent:
-                SENT.labels(scope["method"], route).inc(sent)
+                _labelled(SENT, method, route).inc(sent)
             if access_log.isEnabledFor(logging.INFO):
-                line = {
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "ms": round(elapsed * 1000, 2),
-                    "request_id": request_id,
-                    "client": _client(scope),
-                }
-                access_log.info("request", extra={ACCESS_FIELDS: line})
+                _write_access_line(
+                    AccessLine(
+                        scope["method"],
+                        scope["path"],
+                        status,
+                        round(elapsed * 1000, 2),
+                        request_id,
+                        _client(scope),
+                    )
+                )
             structlog.contextvars.unbind_contextvars("request_id")
 
 
@@ -312,6 +362,13 @@ def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
         if name.lower() == b"content-length":
             return int(value) if value.isdigit() else 0
     return 0
+
+
+@functools.cache
+def _labelled(metric: Any, *labels: str) -> Any:
+    """The metric's series for these labels, looked up once (`labels()` was about 5 µs of
+    every request). Bounded: routes are templates, methods one of `_METHODS` or `other`."""
+    return metric.labels(*labels)
 
 
 def _route_template(scope: Scope) -> str:

@@ -23,10 +23,11 @@ class PublicRedirects:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        seen_origins = _seen_origins(scope)
 
         async def send_public(message: Message) -> None:
+            # Only a redirect carries a Location to rewrite: no other answer pays for this.
             if message["type"] == "http.response.start" and 300 <= message["status"] < 400:
+                seen_origins = _seen_origins(scope)
                 message["headers"] = [
                     (name, self._public(value, seen_origins) if name == b"location" else value)
                     for name, value in message.get("headers", [])

@@ -17,9 +17,10 @@ application itself and are replaced when one dies.
 `serve` hands over the start block (start_block.py) in `START_BLOCK_VARIABLE`, printed once
 by this process when it listens, before the application starts; workers never see it.
 
-Metrics: each worker is a process of its own, so this process gives them a folder for
-prometheus_client's multiprocess mode (`METRICS_DIR_VARIABLE`), made empty for each run,
-where each worker writes its counts and from which any worker answers a scrape for all.
+Metrics: with more workers each is a process of its own, so this process gives them a folder
+for prometheus_client's multiprocess mode (`METRICS_DIR_VARIABLE`), made empty for each run,
+where each worker writes its counts and from which any worker answers a scrape for all. One
+worker keeps them in memory, unless the operator names such a folder.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 def main(argv: list[str]) -> None:
     host, port, workers = argv
     start_block = os.environ.pop(START_BLOCK_VARIABLE, "")
+    if int(workers) == 1 and not os.environ.get(METRICS_DIR_VARIABLE):
+        # One process keeps its metrics in memory: no files to share, and a request's
+        # counts cost half as much (about 2.5 µs) as in the multiprocess files.
+        _serve_alone(host, port, start_block)
+        return
     metrics_dir, made_here = _metrics_dir()
     try:
         if int(workers) == 1:

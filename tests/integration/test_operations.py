@@ -27,6 +27,28 @@ def test_metrics_expose_request_and_file_counts(server: LiveServer) -> None:
     assert 'route="/healthz"' in text
 
 
+def test_a_made_up_method_is_counted_as_other_not_as_a_series_of_its_own(
+    server: LiveServer,
+) -> None:
+    made_up = "BREWCOFFEE"
+    with server.client() as client:
+        for _ in range(3):
+            client.request(made_up, "/healthz")
+        text = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
+    assert made_up not in text
+    assert 'method="other",route="/healthz"' in text
+
+
+def test_one_worker_keeps_its_metrics_in_memory_and_exports_its_process_metrics(
+    server: LiveServer,
+) -> None:
+    # `--workers 1` (the fixture's): prometheus_client's multiprocess mode, which a folder of
+    # shared files would mean, exports no process metrics.
+    with server.client() as client:
+        text = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
+    assert "process_resident_memory_bytes" in text
+
+
 def test_metrics_need_the_token_when_one_is_set(server: LiveServer) -> None:
     with server.client() as client:
         missing = client.get("/metrics")

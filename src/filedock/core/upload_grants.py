@@ -281,7 +281,7 @@ def _type_of(policy: UploadPolicy, type_index: int, filename: str | None) -> str
 
 def _fields(*values: str) -> bytes:
     """Strings kept apart whatever they hold: each after its length (cheaper than JSON)."""
-    return "".join(f"{len(value)}:{value}" for value in values).encode("utf-8")
+    return "".join([f"{len(value)}:{value}" for value in values]).encode("utf-8")
 
 
 def _unfields(data: bytes, count: int) -> list[str]:

@@ -7,6 +7,7 @@ codes and details; rate limiting answers `{"message": "Rate limit exceeded!"}`.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from filedock.core.errors import InvalidInput, ProcessingRefused
 from filedock.core.files import DEFAULT_PAGE
 from filedock.core.model import File
 from filedock.core.principal import Principal
+from filedock.core.services import Services
 from filedock.faces import signed_url_openapi as doc
 from filedock.faces.context import CoreServices, services
 from filedock.faces.errors import Failure, face_router, plain_route
@@ -70,7 +72,10 @@ def render_error(request: Request, failure: Failure) -> Response:
 
 async def end_user(request: Request) -> Principal:
     """The end user named by `user-id`, on behalf of the back-end holding `api-key`."""
-    core = services(request)
+    return await _authenticated(request, services(request))
+
+
+async def _authenticated(request: Request, core: Services) -> Principal:
     return await core.api_users.authenticate(
         request.headers.get("api-key"), request.headers.get(USER_ID_HEADER)
     )
@@ -96,6 +101,9 @@ _UPLOAD_URL_QUERY: list[dict[str, Any]] = [
         "description": "If true (default), the file is kept; if false, removed after 24 h.",
     },
 ]
+# JSONResponse's encoding, with one encoder for the busiest answer (JSONResponse makes one
+# per response).
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 # What FastAPI accepts as a boolean query value, so `persist` reads as it did before.
 _TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "off", "f", "n"})
@@ -105,15 +113,15 @@ router = face_router(
 )
 
 
-async def request_upload_url(request: Request) -> JSONResponse:
+async def request_upload_url(request: Request) -> Response:
     # Every upload starts here, so it skips FastAPI's parameter machinery (`plain_route`).
-    user = await end_user(request)
-    filename, persist = _upload_url_query(request.query_params)
     core = services(request)
+    user = await _authenticated(request, core)
+    filename, persist = _upload_url_query(request.query_params)
     ticket = await core.uploads.issue_upload_url(
         user, filename, persist, core.uploads.policy("signed-url")
     )
-    return JSONResponse(
+    body = _JSON(
         {
             "expires_in": ticket.expires_in,
             "file_id": ticket.file.id,
@@ -127,6 +135,7 @@ async def request_upload_url(request: Request) -> JSONResponse:
             "upload_headers": ticket.request.headers,
         }
     )
+    return Response(body.encode("utf-8"), media_type="application/json")
 
 
 router.add_api_route(

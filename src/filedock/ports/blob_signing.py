@@ -105,14 +105,14 @@ class BlobSigner:
         download_name: str | None = None,
     ) -> PresignedRequest:
         check_expiry(expires_in)
-        expires_at = self._clock() + expires_in
+        expires_at = _whole_seconds(self._clock() + expires_in)
         url = self.sign_url(
             method, key, expires_at=expires_at, limits=limits, download_name=download_name
         )
         headers: dict[str, str] = {}
         if limits is not None and limits.content_type is not None:
             headers["Content-Type"] = limits.content_type
-        return PresignedRequest(method, url, {}, headers, _whole_seconds(expires_at))
+        return PresignedRequest(method, url, {}, headers, expires_at)
 
     def presign_post(
         self,
@@ -262,7 +262,8 @@ class BlobSigner:
         return self._mac(_compact_json(canonical))
 
     def _mac(self, message: bytes) -> str:
-        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+        # hmac.digest: OpenSSL's one-shot HMAC, without the Python object hmac.new builds.
+        return hmac.digest(self._secret, message, "sha256").hex()
 
     def _check_not_expired(self, expires: float) -> None:
         if self._clock().timestamp() >= expires:
@@ -379,7 +380,11 @@ def _signature(values: Mapping[str, str], name: str) -> str:
 
 
 def _compact_json(value: object) -> bytes:
-    return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return _COMPACT_JSON(value).encode("ascii")
+
+
+# One encoder for every signature: json.dumps with options builds a new one each call.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 
 def _whole_seconds(moment: datetime) -> datetime:
