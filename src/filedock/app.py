@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -102,9 +103,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     api_docs.mount_assets(app)
     openapi.install(app)
     # Innermost: plain routes answered without the router's matching (hot_routes.py).
-    app.add_middleware(
-        HotRoutes, routes=plain_routes(route for router in face_routers for route in router.routes)
-    )
+    app.add_middleware(HotRoutes, routes=plain_routes(_routes_in_order(app)))
     # Paths and methods no route serves answer in the envelope of the face they are under.
     app.add_exception_handler(StarletteHTTPException, unrouted.render_unrouted)
     app.add_exception_handler(Exception, _last_resort)
@@ -128,6 +127,16 @@ def asgi() -> FastAPI:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     return create_app(settings, migrate=False)
+
+
+def _routes_in_order(app: FastAPI) -> list[Any]:
+    """Every route, in the order the router tries them: included routers' routes in place
+    (the faces' routers carry their prefix in each route's path), mounts and the app's own."""
+    routes: list[Any] = []
+    for route in app.router.routes:
+        included = getattr(route, "original_router", None)
+        routes.extend(included.routes if included is not None else [route])
+    return routes
 
 
 async def _last_resort(request: Request, exc: Exception) -> JSONResponse:

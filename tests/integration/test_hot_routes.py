@@ -1,8 +1,9 @@
-"""Plain routes dispatched by exact path (hot_routes.py) answer as FastAPI's router would.
+"""Plain routes dispatched directly (hot_routes.py) answer as FastAPI's router would.
 
 The dispatch skips the router's matching; it must never pick a route the router would not
 have picked (a parametrised route declared earlier would win there), and the answer, the
-route the metrics are labelled with and the face's error envelope must be the same.
+route the metrics are labelled with, the path parameters and the face's error envelope must
+be the same.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from filedock.hot_routes import HotRoutes
+from filedock.hot_routes import HotRoutes, HotTable
 from tests.integration.in_process import in_process_app
 
 
@@ -25,9 +26,11 @@ async def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
         yield running.app
 
 
-def _hot_table(app: FastAPI) -> dict[tuple[str, str], Any]:
+def _hot_table(app: FastAPI) -> HotTable:
     (hot,) = [m for m in app.user_middleware if m.cls is HotRoutes]
-    return dict(hot.kwargs["routes"])
+    table = hot.kwargs["routes"]
+    assert isinstance(table, HotTable)
+    return table
 
 
 async def _call(asgi: Any, app: FastAPI, method: str, path: str) -> tuple[dict[str, Any], int, Any]:
@@ -60,22 +63,35 @@ async def _call(asgi: Any, app: FastAPI, method: str, path: str) -> tuple[dict[s
 
 
 async def test_the_signed_url_request_is_dispatched_by_exact_path(app: FastAPI) -> None:
-    assert ("GET", "/v1/files/signed-url") in _hot_table(app)
+    assert ("GET", "/v1/files/signed-url") in _hot_table(app).exact
+
+
+async def test_the_hasura_upload_is_dispatched_by_the_start_of_its_path(app: FastAPI) -> None:
+    starts = {start: route.path for start, route in _hot_table(app).by_start["POST"]}
+    assert starts == {"/v1/file/": "/v1/file/{file_id:path}"}
+
+
+def _requests_for(table: HotTable) -> list[tuple[str, str, Any]]:
+    """(method, path, route) of a request each hot route takes: exact paths as they are,
+    parametrised ones with an id holding a slash and a space (`{file_id:path}` takes both)."""
+    requests = [(method, path, route) for (method, path), route in table.exact.items()]
+    for method, candidates in table.by_start.items():
+        requests += [(method, f"{start}2024/report 1.pdf", route) for start, route in candidates]
+    return requests
 
 
 async def test_every_hot_route_is_the_route_the_router_picks_and_answers_alike(
     app: FastAPI,
 ) -> None:
     app.build_middleware_stack()
-    table = _hot_table(app)
-    assert table
-    for (method, path), route in table.items():
+    requests = _requests_for(_hot_table(app))
+    assert len(requests) >= 2
+    for method, path, route in requests:
         hot_scope, hot_status, hot_body = await _call(app, app, method, path)
         router_scope, router_status, router_body = await _call(app.router, app, method, path)
         assert hot_scope["route"] is route
         assert router_scope["route"].endpoint is route.endpoint, (method, path)
-        # No api-key: the face's own 401 envelope, by both ways.
-        assert (hot_status, hot_body) == (router_status, router_body) == (
-            401,
-            {"error_code": "unauthorized", "detail": "Missing or invalid API key"},
-        )
+        assert hot_scope["path_params"] == router_scope["path_params"], (method, path)
+        # No credentials: the face's own 401 envelope, by both ways.
+        assert (hot_status, hot_body) == (router_status, router_body), (method, path)
+        assert hot_status == 401, (method, path, hot_body)

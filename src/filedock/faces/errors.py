@@ -85,9 +85,10 @@ def plain_route(render: Renderer) -> type[APIRoute]:
     FastAPI's parameter and dependency machinery costs about a quarter of the CPU of a
     request as light as issuing a signed URL (measured, docs/benchmarks.md); an endpoint on
     such a path parses its own request instead. Its parameters are documented through
-    `openapi_extra`, and failures render through `render` like every other route's. Such a
-    route needs nothing of FastAPI's per-request layers, so `hot_routes.py` dispatches its
-    requests straight to `handle_plainly`.
+    `openapi_extra`, and failures render through `render` like every other route's; path
+    parameters are in `request.path_params`. Such a route needs nothing of FastAPI's
+    per-request layers, so `hot_routes.py` dispatches its requests straight to
+    `handle_plainly`.
     """
 
     class PlainRoute(APIRoute):
@@ -103,11 +104,14 @@ def plain_route(render: Renderer) -> type[APIRoute]:
 
             return plain
 
-        async def handle_plainly(self, scope: Scope, receive: Receive, send: Send) -> None:
-            """Answer a request already known to be this route's (exact path and method)."""
+        async def handle_plainly(
+            self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, Any]
+        ) -> None:
+            """Answer a request already known to be this route's (path and method), with the
+            parameters its path held."""
             scope["route"] = self
             scope["endpoint"] = self.endpoint
-            scope["path_params"] = {}
+            scope["path_params"] = path_params
             response = await self._plain(Request(scope, receive, send))
             await response(scope, receive, send)
 

@@ -16,7 +16,7 @@ from filedock.core.principal import Principal
 from filedock.faces import hasura_openapi as doc
 from filedock.faces.context import CoreServices, services
 from filedock.faces.downloads import render_download
-from filedock.faces.errors import Failure, face_router
+from filedock.faces.errors import Failure, face_router, plain_route
 from filedock.faces.openapi import documented_as
 
 
@@ -41,6 +41,13 @@ async def hasura_principal(request: Request) -> Principal:
 
 HasuraPrincipal = Annotated[Principal, Depends(hasura_principal)]
 
+# What FastAPI documents for a `file_id: str` path parameter (a plain route declares none).
+_FILE_ID_PARAMETER: dict[str, Any] = {
+    "name": "file_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "title": "File Id"},
+}
 _FILE_BODY: dict[str, Any] = {
     **doc.SECURITY,
     "requestBody": {
@@ -51,20 +58,29 @@ _FILE_BODY: dict[str, Any] = {
 }
 
 
-@router.post(
-    "/{file_id:path}", summary="Upload a file", responses=doc.UPLOAD_FILE, openapi_extra=_FILE_BODY
-)
-async def upload_file(
-    file_id: str, request: Request, principal: HasuraPrincipal, core: CoreServices
-) -> JSONResponse:
-    file = await core.files.upload(
+async def upload_file(request: Request) -> JSONResponse:
+    # Every small attachment comes here, so it skips FastAPI's parameter machinery
+    # (`plain_route`): it reads its caller and path itself.
+    principal = await hasura_principal(request)
+    file = await services(request).files.upload(
         principal,
-        file_id,
+        request.path_params["file_id"],
         request.headers.get("content-type"),
         request.stream(),
         declared_length=_content_length(request),
     )
     return JSONResponse(render_file(file))
+
+
+router.add_api_route(
+    "/{file_id:path}",
+    upload_file,
+    methods=["POST"],
+    summary="Upload a file",
+    route_class_override=plain_route(render_error),
+    responses=doc.UPLOAD_FILE,
+    openapi_extra={**_FILE_BODY, "parameters": [_FILE_ID_PARAMETER]},
+)
 
 
 @router.head(
