@@ -14,6 +14,7 @@ from filedock.core.errors import InvalidInput
 from filedock.core.model import File
 from filedock.core.principal import Principal
 from filedock.faces import hasura_openapi as doc
+from filedock.faces.answers import JSONAnswer
 from filedock.faces.context import CoreServices, services
 from filedock.faces.downloads import render_download
 from filedock.faces.errors import Failure, face_router, plain_route
@@ -58,7 +59,7 @@ _FILE_BODY: dict[str, Any] = {
 }
 
 
-async def upload_file(request: Request) -> JSONResponse:
+async def upload_file(request: Request) -> Response:
     # Every small attachment comes here, so it skips FastAPI's parameter machinery
     # (`plain_route`): it reads its caller and path itself.
     principal = await hasura_principal(request)
@@ -69,7 +70,7 @@ async def upload_file(request: Request) -> JSONResponse:
         request.stream(),
         declared_length=_content_length(request),
     )
-    return JSONResponse(render_file(file))
+    return JSONAnswer(render_file(file))
 
 
 router.add_api_route(

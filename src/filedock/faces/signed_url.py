@@ -7,7 +7,6 @@ codes and details; rate limiting answers `{"message": "Rate limit exceeded!"}`.
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Any
 
@@ -21,6 +20,7 @@ from filedock.core.model import File
 from filedock.core.principal import Principal
 from filedock.core.services import Services
 from filedock.faces import signed_url_openapi as doc
+from filedock.faces.answers import JSONAnswer
 from filedock.faces.context import CoreServices, services
 from filedock.faces.errors import Failure, face_router, plain_route
 from filedock.faces.openapi import documented_as
@@ -101,9 +101,6 @@ _UPLOAD_URL_QUERY: list[dict[str, Any]] = [
         "description": "If true (default), the file is kept; if false, removed after 24 h.",
     },
 ]
-# JSONResponse's encoding, with one encoder for the busiest answer (JSONResponse makes one
-# per response).
-_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 # What FastAPI accepts as a boolean query value, so `persist` reads as it did before.
 _TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "off", "f", "n"})
@@ -121,7 +118,7 @@ async def request_upload_url(request: Request) -> Response:
     ticket = await core.uploads.issue_upload_url(
         user, filename, persist, core.uploads.policy("signed-url")
     )
-    body = _JSON(
+    return JSONAnswer(
         {
             "expires_in": ticket.expires_in,
             "file_id": ticket.file.id,
@@ -135,7 +132,6 @@ async def request_upload_url(request: Request) -> Response:
             "upload_headers": ticket.request.headers,
         }
     )
-    return Response(body.encode("utf-8"), media_type="application/json")
 
 
 router.add_api_route(
