@@ -77,7 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=500, help="uploads per burst")
     parser.add_argument("--clients", type=int, default=16, help="keep-alive connections")
-    parser.add_argument("--job-concurrency", default="1,32", help="FILEDOCK_JOB_CONCURRENCY values")
+    parser.add_argument("--job-concurrency", default="1,64", help="FILEDOCK_JOB_CONCURRENCY values")
     parser.add_argument(
         "--before", type=Path, help="also measure the code of this checkout (e.g. /work/main)"
     )

@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     # Processing jobs one process runs at once (extracts: one at a time, on a lane of their own).
     # Concurrent jobs' record moves share a transaction on SQLite (db/transactions.py), so
     # small files are processed faster with more in flight (docs/benchmarks.md).
-    job_concurrency: int = Field(default=32, gt=0, le=256)
+    job_concurrency: int = Field(default=64, gt=0, le=256)
     job_max_attempts: int = Field(default=10, gt=0)
     # How long a read (download, download URL) of a file still being processed waits for the
     # outcome before answering 409; 0: at once. Seconds, fractions allowed.
