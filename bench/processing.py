@@ -2,7 +2,7 @@
 
 Run from the repository root with the project's venv:
 
-    .venv/bin/python bench/processing.py [--files 500] [--clients 16] [--job-concurrency 1,8]
+    .venv/bin/python bench/processing.py [--files 500] [--clients 16] [--job-concurrency 1,64]
         [--before CHECKOUT]
 
 For each processing concurrency (`FILEDOCK_JOB_CONCURRENCY`), and for the code of another
