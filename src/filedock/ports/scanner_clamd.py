@@ -1,7 +1,13 @@
 """The scanner on clamd, speaking its INSTREAM protocol over a unix or TCP socket.
 
-One connection per scan: `zINSTREAM\\0`, then the bytes as chunks each prefixed by its
-4-byte big-endian length, then a zero-length chunk; clamd answers one `\\0`-terminated line.
+A scan sends `zINSTREAM\\0`, then the bytes as chunks each prefixed by its 4-byte big-endian
+length, then a zero-length chunk; clamd answers one `\\0`-terminated line. Scans run in clamd
+sessions (`zIDSESSION\\0`), one scan at a time on each, and a session whose scan ended
+cleanly is kept for the next scan: opening and closing a connection per scan cost about twice
+a small file's scanning CPU on our side (docs/benchmarks.md). In a session clamd numbers its
+answers (`3: stream: OK`). A session is dropped after any failure, after `SESSION_IDLE_SECONDS`
+unused (clamd ends idle sessions itself after its IdleTimeout, 30 s by default), or when it is
+found closed before a scan (a clamd restart); a scan never starts on a session known dead.
 
 The socket is driven with `loop.sock_sendall`/`loop.sock_recv` rather than asyncio streams on
 purpose. When a stream exceeds StreamMaxLength, clamd writes "INSTREAM size limit exceeded"
@@ -14,8 +20,10 @@ socket, a failed send leaves the reply readable, so the two are always told apar
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import struct
+import time
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -38,6 +46,13 @@ _MAX_REPLY_BYTES = 4096
 _LAST_WORDS_SECONDS = 5.0
 # sun_path is 108 bytes on Linux, including the terminating NUL.
 _MAX_UNIX_PATH_BYTES = 107
+SESSION_IDLE_SECONDS = 10.0
+"""A kept session unused this long is ended rather than reused (well under clamd's 30 s)."""
+# Sessions kept for the next scans; more scans at once open more, ended when they finish.
+_MAX_IDLE_SESSIONS = 32
+_SESSION_START = b"zIDSESSION\0"
+_SESSION_END = b"zEND\0"
+_NUMBERED_REPLY = re.compile(r"(\d+): (.*)", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +101,19 @@ class ClamdScanner:
             raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds!r}")
         self._url = url
         self._timeout = timeout_seconds
+        self._idle: list[_Session] = []  # the most recently used last
 
     async def scan(self, chunks: AsyncIterable[bytes]) -> ScanVerdict:
-        sock = await self._connect()
+        session = await self._session()
+        sock = session.sock
+        verdict: ScanVerdict | None = None
         try:
             sent = 0
+            session.requests += 1
             # The command, small chunks and the end marker go out together: a small file is
             # one send (and one wake-up of clamd) instead of three.
-            pending = bytearray(b"zINSTREAM\0")
+            pending = bytearray(b"" if session.requests > 1 else _SESSION_START)
+            pending += b"zINSTREAM\0"
             try:
                 async for chunk in chunks:
                     view = memoryview(chunk)
@@ -120,10 +140,15 @@ class ClamdScanner:
                 if reply:
                     raise ScannerUnavailable(f"{failure}; clamd said {reply!r}") from failure
                 raise
-            reply = await self._read_reply(sock)
+            reply = _unnumbered(await self._read_reply(sock), session.requests, self._url)
+            verdict = _verdict(reply, sent, self._url)
         finally:
-            sock.close()
-        return _verdict(reply, sent, self._url)
+            # Only a session whose scan ended with a verdict is known to be in step.
+            if verdict is None:
+                sock.close()
+            else:
+                self._keep(session)
+        return verdict
 
     async def check(self) -> None:
         sock = await self._connect()
@@ -136,8 +161,30 @@ class ClamdScanner:
             raise ScannerUnavailable(f"clamd at {self._url} answered {reply!r} to PING")
 
     async def close(self) -> None:
-        """Nothing to release: each scan opens and closes its own connection."""
-        return None
+        """End the kept sessions."""
+        while self._idle:
+            _end(self._idle.pop().sock)
+
+    async def _session(self) -> _Session:
+        """A kept session that is fresh and still open, else a new connection."""
+        now = time.monotonic()
+        while self._idle:
+            session = self._idle.pop()
+            if now - session.idle_since < SESSION_IDLE_SECONDS and _quiet_and_open(session.sock):
+                return session
+            _end(session.sock)
+        return _Session(await self._connect())
+
+    def _keep(self, session: _Session) -> None:
+        session.idle_since = time.monotonic()
+        self._idle.append(session)
+        # The longest idle go first: beyond the cap, or idle past their time (never the one
+        # just kept, the last).
+        while len(self._idle) > 1 and (
+            len(self._idle) > _MAX_IDLE_SESSIONS
+            or session.idle_since - self._idle[0].idle_since >= SESSION_IDLE_SECONDS
+        ):
+            _end(self._idle.pop(0).sock)
 
     async def _connect(self) -> socket.socket:
         try:
@@ -200,6 +247,51 @@ class ClamdScanner:
     def _unavailable(self, what: str, exc: BaseException) -> ScannerUnavailable:
         detail = str(exc) or type(exc).__name__
         return ScannerUnavailable(f"clamd at {self._url}: {what}: {detail}")
+
+
+class _Session:
+    """A connection to clamd in session mode: how many scans it carried, and since when it
+    has been unused."""
+
+    __slots__ = ("idle_since", "requests", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.requests = 0
+        self.idle_since = 0.0
+
+
+def _quiet_and_open(sock: socket.socket) -> bool:
+    """Whether a kept session can carry a scan: open, and with nothing unasked-for to read."""
+    try:
+        sock.recv(1, socket.MSG_PEEK)
+    except BlockingIOError:
+        return True  # nothing to read: open, and in step
+    except OSError:
+        return False
+    return False  # closed by clamd (b""), or bytes nobody asked for
+
+
+def _end(sock: socket.socket) -> None:
+    """End a session politely if the socket takes the command at once; close it anyway."""
+    try:
+        sock.send(_SESSION_END)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
+def _unnumbered(reply: str, request: int, url: str) -> str:
+    """A session's reply without its number (`3: stream: OK`), which must be this request's."""
+    numbered = _NUMBERED_REPLY.fullmatch(reply)
+    if numbered is None:
+        return reply  # an error clamd sends unnumbered: judged as it is
+    if int(numbered.group(1)) != request:
+        raise ScannerUnavailable(
+            f"clamd at {url} answered request {numbered.group(1)} while {request} was awaited"
+        )
+    return numbered.group(2)
 
 
 async def _open(family: int, address: str | tuple[object, ...]) -> socket.socket:
