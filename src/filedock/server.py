@@ -55,40 +55,39 @@ METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 def main(argv: list[str]) -> None:
     host, port, workers = argv
     start_block = os.environ.pop(START_BLOCK_VARIABLE, "")
-    if int(workers) == 1 and not os.environ.get(METRICS_DIR_VARIABLE):
-        # One process keeps its metrics in memory: no files to share, and a request's
-        # counts cost half as much (about 2.5 µs) as in the multiprocess files.
-        _serve_alone(host, port, start_block)
-        return
-    metrics_dir, made_here = _metrics_dir()
+    made_here = _metrics_dir(int(workers))
     try:
         if int(workers) == 1:
             _serve_alone(host, port, start_block)
         else:
             _serve_workers(host, port, workers, start_block)
     finally:
-        if made_here:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        if made_here is not None:
+            shutil.rmtree(made_here, ignore_errors=True)
 
 
-def _metrics_dir() -> tuple[str, bool]:
-    """The multiprocess metrics folder, set in the environment the workers inherit; and
-    whether it was made here (to be removed at exit).
+def _metrics_dir(workers: int) -> str | None:
+    """Set up the multiprocess metrics folder the workers inherit, if one is needed; returns
+    the folder made here (to be removed at exit), else None.
 
-    One an operator names (a tmpfs, say) is used, its last run's files removed: counts of
-    processes that are gone would otherwise be added to this run's. Otherwise a new folder
-    under the system's temp folder, never shared with another server.
+    One worker with none named keeps its metrics in memory: no files to share, and a
+    request's counts cost half as much (about 2.5 µs). One an operator names (a tmpfs, say)
+    is used, its last run's files removed: counts of processes that are gone would otherwise
+    be added to this run's. Otherwise a new folder under the system's temp folder, never
+    shared with another server.
     """
     given = os.environ.get(METRICS_DIR_VARIABLE)
+    if workers == 1 and not given:
+        return None
     if given:
         os.makedirs(given, exist_ok=True)
         for name in os.listdir(given):
             if name.endswith(".db"):
                 os.remove(os.path.join(given, name))
-        return given, False
+        return None
     made = tempfile.mkdtemp(prefix="filedock-metrics-")
     os.environ[METRICS_DIR_VARIABLE] = made
-    return made, True
+    return made
 
 
 def application() -> Any:
