@@ -8,6 +8,7 @@ count per key and user, so one busy user cannot starve the others.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from filedock.core.account_model import ApiKey
@@ -17,6 +18,7 @@ from filedock.core.principal import Principal, api_key_realm
 from filedock.core.rate_limit import RateLimiter
 
 END_USER_ROLE = "user"
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class EndUserAuthenticator:
@@ -50,6 +52,8 @@ def parse_user_id(user_id: str | None) -> str:
     """The canonical (lower-case, hyphenated) form of a UUID user id."""
     if not user_id:
         raise InvalidInput.one("user-id", "the user-id header is required")
+    if _CANONICAL_UUID.fullmatch(user_id):
+        return user_id  # what `str(uuid.UUID(...))` would give back, without the round trip
     try:
         return str(uuid.UUID(user_id.strip()))
     except ValueError:

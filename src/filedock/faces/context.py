@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import Depends, Request
 
@@ -16,6 +17,26 @@ from filedock.core.services import Services
 
 def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
+
+
+def header(request: Request, name: bytes) -> str | None:
+    """The first `name` header (lower-case bytes, as ASGI names them), read as Starlette's
+    `request.headers.get` reads it, without building its `Headers` (for hot routes)."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")  # type: ignore[no-any-return]
+    return None
+
+
+def query_values(request: Request) -> dict[str, str]:
+    """The query's values by name, the last of a repeated name winning, blank values kept:
+    what `request.query_params.get` answers, without building Starlette's `QueryParams`."""
+    query = request.scope["query_string"].decode("latin-1")
+    if "%" in query or "+" in query:
+        return dict(parse_qsl(query, keep_blank_values=True))
+    # Nothing escaped: `parse_qsl`'s split, without its per-field unquoting.
+    fields = (field.partition("=") for field in query.split("&") if field)
+    return {name: value for name, _, value in fields}
 
 
 def bearer_principal(request: Request) -> Principal:

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.datastructures import QueryParams
 
 from filedock.core.errors import InvalidInput, ProcessingRefused
 from filedock.core.files import DEFAULT_PAGE
@@ -21,7 +20,7 @@ from filedock.core.principal import Principal
 from filedock.core.services import Services
 from filedock.faces import signed_url_openapi as doc
 from filedock.faces.answers import JSONAnswer
-from filedock.faces.context import CoreServices, services
+from filedock.faces.context import CoreServices, header, query_values, services
 from filedock.faces.errors import Failure, face_router, plain_route
 from filedock.faces.openapi import documented_as
 
@@ -48,7 +47,7 @@ _ERRORS: dict[int, tuple[str, str]] = {
     ),
     500: ("internal_server_error", "Internal Server Error"),
 }
-USER_ID_HEADER = "user-id"
+USER_ID_HEADER = b"user-id"
 
 
 def render_error(request: Request, failure: Failure) -> Response:
@@ -77,7 +76,7 @@ async def end_user(request: Request) -> Principal:
 
 async def _authenticated(request: Request, core: Services) -> Principal:
     return await core.api_users.authenticate(
-        request.headers.get("api-key"), request.headers.get(USER_ID_HEADER)
+        header(request, b"api-key"), header(request, USER_ID_HEADER)
     )
 
 
@@ -114,7 +113,7 @@ async def request_upload_url(request: Request) -> Response:
     # Every upload starts here, so it skips FastAPI's parameter machinery (`plain_route`).
     core = services(request)
     user = await _authenticated(request, core)
-    filename, persist = _upload_url_query(request.query_params)
+    filename, persist = _upload_url_query(query_values(request))
     ticket = await core.uploads.issue_upload_url(
         user, filename, persist, core.uploads.policy("signed-url")
     )
@@ -213,7 +212,7 @@ async def delete_file(file_id: uuid.UUID, user: EndUser, core: CoreServices) -> 
     return Response(status_code=204)
 
 
-def _upload_url_query(query: QueryParams) -> tuple[str, bool]:
+def _upload_url_query(query: dict[str, str]) -> tuple[str, bool]:
     filename = query.get("filename")
     if not filename:
         raise InvalidInput.one("filename", "filename: the query parameter is required")

@@ -105,14 +105,13 @@ class BlobSigner:
         download_name: str | None = None,
     ) -> PresignedRequest:
         check_expiry(expires_in)
-        expires_at = _whole_seconds(self._clock() + expires_in)
-        url = self.sign_url(
-            method, key, expires_at=expires_at, limits=limits, download_name=download_name
-        )
+        # Whole seconds, counted once: the URL carries them and the answer says when.
+        expires = int((self._clock() + expires_in).timestamp())
+        url = self._signed_url(method, key, expires, limits, download_name)
         headers: dict[str, str] = {}
         if limits is not None and limits.content_type is not None:
             headers["Content-Type"] = limits.content_type
-        return PresignedRequest(method, url, {}, headers, expires_at)
+        return PresignedRequest(method, url, {}, headers, datetime.fromtimestamp(expires, UTC))
 
     def presign_post(
         self,
@@ -137,25 +136,8 @@ class BlobSigner:
         download_name: str | None = None,
     ) -> str:
         """`{base_url}/_blobs/{key}?…`: `method` on `key` until `expires_at` (whole seconds)."""
-        check_presign_arguments(method, limits=limits, download_name=download_name)
-        validate_key(key)
         expires = int(_whole_seconds(expires_at).timestamp())
-        max_bytes = None if limits is None else limits.max_bytes
-        content_type = None if limits is None else limits.content_type
-        signature = self._url_signature(
-            method, key, expires, max_bytes, content_type, download_name
-        )
-        # Built by hand (urlencode is a tenth of a signed-URL request's CPU); only the two
-        # free-text values need escaping.
-        query = f"{EXPIRES}={expires}"
-        if max_bytes is not None:
-            query += f"&{MAX_BYTES}={max_bytes}"
-        if content_type is not None:
-            query += f"&{CONTENT_TYPE}={quote(content_type, safe='')}"
-        if download_name is not None:
-            query += f"&{DOWNLOAD_NAME}={quote(download_name, safe='')}"
-        query += f"&{SIGNATURE}={signature}"
-        return f"{self._base_url}{BLOBS_PATH}{quote(key, safe='/')}?{query}"
+        return self._signed_url(method, key, expires, limits, download_name)
 
     def post_form(
         self,
@@ -247,6 +229,33 @@ class BlobSigner:
         return _granted_by(conditions, values, expires_at)
 
     # Helpers --------------------------------------------------------------------------------
+
+    def _signed_url(
+        self,
+        method: PresignMethod,
+        key: str,
+        expires: int,
+        limits: UploadLimits | None,
+        download_name: str | None,
+    ) -> str:
+        check_presign_arguments(method, limits=limits, download_name=download_name)
+        validate_key(key)
+        max_bytes = None if limits is None else limits.max_bytes
+        content_type = None if limits is None else limits.content_type
+        signature = self._url_signature(
+            method, key, expires, max_bytes, content_type, download_name
+        )
+        # Built by hand (urlencode is a tenth of a signed-URL request's CPU); only the two
+        # free-text values need escaping.
+        query = f"{EXPIRES}={expires}"
+        if max_bytes is not None:
+            query += f"&{MAX_BYTES}={max_bytes}"
+        if content_type is not None:
+            query += f"&{CONTENT_TYPE}={quote(content_type, safe='')}"
+        if download_name is not None:
+            query += f"&{DOWNLOAD_NAME}={quote(download_name, safe='')}"
+        query += f"&{SIGNATURE}={signature}"
+        return f"{self._base_url}{BLOBS_PATH}{_url_path(key)}?{query}"
 
     def _url_signature(
         self,
@@ -377,6 +386,14 @@ def _signature(values: Mapping[str, str], name: str) -> str:
     if not _HEX_SIGNATURE.fullmatch(text):
         raise MalformedSignedRequest(f"parameter {name!r} is not a signature")
     return text
+
+
+def _url_path(key: str) -> str:
+    """The key as a URL path: most keys (letters, digits, `-_./`) need no escaping at all."""
+    return key if _PLAIN_KEY.fullmatch(key) else quote(key, safe="/")
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9._/-]*")
 
 
 def _compact_json(value: object) -> bytes:
