@@ -339,14 +339,15 @@ class RequestContext:
 
 def _client(scope: Scope) -> str:
     """The client's address as the faces see it: `X-Forwarded-For` only from a trusted proxy."""
-    peer = scope.get("client")
-    state = getattr(scope.get("app"), "state", None)
-    trusted = getattr(getattr(state, "services", None), "trusted_proxies", frozenset())
-    forwarded = next(
-        (value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"),
-        None,
-    )
-    return client_address(peer[0] if peer else None, forwarded, trusted)
+    client = scope.get("client")
+    peer = client[0] if client else None
+    for name, value in scope["headers"]:
+        if name == b"x-forwarded-for":
+            state = getattr(scope.get("app"), "state", None)
+            trusted = getattr(getattr(state, "services", None), "trusted_proxies", frozenset())
+            return client_address(peer, value.decode("latin-1"), trusted)
+    # Without the header, nobody's word but the peer's: the trusted proxies are not needed.
+    return client_address(peer, None, frozenset())
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -13,6 +13,7 @@ the blob face itself) and all of them call `notice_upload`, which is idempotent.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import AsyncIterable, Sequence
@@ -118,7 +119,8 @@ class UploadService:
             if issued is not None:  # else a key too long to carry it: a row, as before
                 grant, key = issued
                 request = self._grants.upload_url(key, policy)
-                return UploadTicket(unrecorded_file(grant), request, policy)
+                describe = functools.partial(unrecorded_file, grant)
+                return UploadTicket(grant.file_id, request, policy, describe)
         file = pending_file(
             principal,
             policy,
@@ -130,7 +132,8 @@ class UploadService:
             expires_at=None if persist else now + policy.temporary_lifetime,
         )
         request = self._grants.upload_url(file.storage_key, policy)
-        return UploadTicket(await self._lifecycle.create(file), request, policy)
+        created = await self._lifecycle.create(file)
+        return UploadTicket(created.id, request, policy, lambda: created)
 
     async def issue_command_upload(
         self, principal: Principal, command_id: str, policy: UploadPolicy
@@ -163,7 +166,7 @@ class UploadService:
             file, _ = await create_or_existing(self._lifecycle, first)
         if file.owner_realm != principal.realm or file.owner_id != principal.user_id:
             raise Forbidden("this command id belongs to another user's upload")
-        return UploadTicket(file, self._first_answer(file, policy), policy)
+        return UploadTicket(file.id, self._first_answer(file, policy), policy, lambda: file)
 
     async def notice_upload(self, file: File) -> File:
         """If a pending file's object has arrived, mark it uploaded and queue processing.

@@ -120,7 +120,7 @@ async def request_upload_url(request: Request) -> Response:
     return JSONAnswer(
         {
             "expires_in": ticket.expires_in,
-            "file_id": ticket.file.id,
+            "file_id": ticket.file_id,
             "file_limits": {
                 "allowed_types": list(ticket.policy.allowed_types),
                 "max_size": ticket.policy.max_bytes,
