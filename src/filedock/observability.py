@@ -12,7 +12,7 @@ at each scrape and shown as the most recent value any process set.
 
 from __future__ import annotations
 
-import contextlib
+import atexit
 import functools
 import logging
 import os
@@ -21,8 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
-from json.encoder import encode_basestring_ascii as _str
-from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
@@ -30,6 +29,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from filedock.access_lines import ACCESS_LOGGER, AccessLine, JsonAccessLines
 from filedock.core.rate_limit import client_address
 from filedock.metrics import (
     RECONCILE_LAST_RUN,
@@ -71,7 +71,7 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 # One line per request. Its level and on/off are this logger's; a JSON line skips the
 # logging machinery altogether (`JsonAccessLines`), a console line goes through it.
-access_log = logging.getLogger("filedock.http")
+access_log = logging.getLogger(ACCESS_LOGGER)
 ACCESS_FIELDS = "filedock_access"
 failures = logging.getLogger("filedock.responses")
 
@@ -124,7 +124,12 @@ def configure_logging(level: str = "info", log_format: str = "json") -> None:
     access_log.handlers[:] = [access]
     access_log.propagate = False
     global _write_access_line
-    _write_access_line = _log_access_line if console else JsonAccessLines(sys.stderr)
+    if console:
+        _write_access_line = _log_access_line
+    else:
+        lines = JsonAccessLines(sys.stderr)
+        atexit.register(lines.flush)  # the last lines of a stopping server
+        _write_access_line = lines
     # No line prints the caller's file and line, thread or process: not gathering them
     # saves a stack walk and three calls per record (logging's documented optimisation;
     # the access line alone was a fifth of a signed-URL request's CPU).
@@ -138,53 +143,6 @@ def resolve_log_format(setting: str, stream: TextIO | None = None) -> str:
         return setting
     stream = sys.stderr if stream is None else stream
     return "console" if _is_terminal(stream) else "json"
-
-
-class JsonAccessLines:
-    """Writes the request line as JSON, with the fields and names of every other log line,
-    straight to the stream.
-
-    Through `logging` (a LogRecord, the logger's and the handler's locks, a formatter and a
-    `json.dumps` of the whole record) the line cost about 40 µs, a fifth of a signed-URL
-    request's CPU (docs/benchmarks.md); here it is one string and one write, with only the
-    strings escaped (as `json.dumps` escapes them). The stream is line-buffered (stderr
-    is), so each line reaches the file whole, as the handler's did.
-    """
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._second = -1
-        self._second_text = ""
-
-    def __call__(self, line: AccessLine) -> None:
-        method, path, status, ms, request_id, client = line
-        text = (
-            f'{{"method": {_str(method)}, "path": {_str(path)}, "status": {status}, '
-            f'"ms": {ms}, "request_id": {_str(request_id)}, "client": {_str(client)}, '
-            f'"event": "request", "level": "info", "logger": "{access_log.name}", '
-            f'"timestamp": "{self._timestamp()}"}}\n'
-        )
-        # As a logging handler does: a log that cannot be written fails no request.
-        with contextlib.suppress(OSError, ValueError):
-            self._stream.write(text)
-
-    def _timestamp(self) -> str:
-        """UTC, `2026-01-02T03:04:05.678901Z`; the seconds formatted once a second."""
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._second_text}.{int((now - second) * 1_000_000):06d}Z"
-
-
-class AccessLine(NamedTuple):
-    method: str
-    path: str
-    status: int
-    ms: float
-    request_id: str
-    client: str
 
 
 def _log_access_line(line: AccessLine) -> None:
@@ -344,7 +302,9 @@ def _client(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-forwarded-for":
             state = getattr(scope.get("app"), "state", None)
-            trusted = getattr(getattr(state, "services", None), "trusted_proxies", frozenset())
+            trusted: frozenset[str] = getattr(
+                getattr(state, "services", None), "trusted_proxies", frozenset()
+            )
             return client_address(peer, value.decode("latin-1"), trusted)
     # Without the header, nobody's word but the peer's: the trusted proxies are not needed.
     return client_address(peer, None, frozenset())

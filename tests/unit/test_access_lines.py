@@ -3,10 +3,12 @@ valid JSON whatever the client put in its request line, with every field of the 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
 
+from filedock.access_lines import BATCH_BYTES, FLUSH_SECONDS
 from filedock.observability import AccessLine, JsonAccessLines
 
 HOSTILE_PATH = '/v1/file/a"b\\c\n{"level": "error"}\r\u2028\u00e9\x00'
@@ -50,3 +52,71 @@ def test_a_stream_that_cannot_be_written_fails_no_request() -> None:
     stream = io.StringIO()
     stream.close()
     JsonAccessLines(stream)(AccessLine("GET", "/", 200, 0.1, "abc", "127.0.0.1"))
+
+
+class _Writes(io.StringIO):
+    """A stream that keeps each write apart, as the pipe a server logs to sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
+
+
+def _line(n: int) -> AccessLine:
+    return AccessLine("GET", f"/v1/files/{n}/status", 200, 0.5, f"req-{n}", "127.0.0.1")
+
+
+def test_lines_of_one_moment_reach_the_stream_together_soon_after() -> None:
+    stream = _Writes()
+    write = JsonAccessLines(stream)
+
+    async def serve_three() -> list[str]:
+        for n in range(3):
+            write(_line(n))
+        before = list(stream.writes)
+        await asyncio.sleep(FLUSH_SECONDS * 3)
+        return before
+
+    assert asyncio.run(serve_three()) == []  # nothing yet: gathered
+    assert len(stream.writes) == 1  # then one write of all three
+    assert [json.loads(text)["request_id"] for text in stream.getvalue().splitlines()] == [
+        "req-0",
+        "req-1",
+        "req-2",
+    ]
+
+
+def test_no_write_is_larger_than_a_pipe_keeps_whole_and_every_line_arrives_whole() -> None:
+    stream = _Writes()
+    write = JsonAccessLines(stream)
+
+    async def serve_many() -> None:
+        for n in range(200):
+            write(_line(n))
+
+    asyncio.run(serve_many())
+    write.flush()  # as at exit
+
+    assert all(len(text.encode()) <= BATCH_BYTES for text in stream.writes)
+    assert all(text.endswith("\n") for text in stream.writes)  # no line split across writes
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(text)["request_id"] for text in lines] == [f"req-{n}" for n in range(200)]
+
+
+def test_a_line_after_its_event_loop_stopped_is_still_written_by_the_next_loop() -> None:
+    stream = _Writes()
+    write = JsonAccessLines(stream)
+
+    async def one(n: int, then_wait: float) -> None:
+        write(_line(n))
+        await asyncio.sleep(then_wait)
+
+    asyncio.run(one(1, then_wait=0))  # the loop ends before its flush was due
+    assert stream.writes == []
+    asyncio.run(one(2, then_wait=FLUSH_SECONDS * 3))  # a new loop flushes both
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(text)["request_id"] for text in lines] == ["req-1", "req-2"]
