@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from dataclasses import replace
@@ -248,3 +249,86 @@ async def test_list_shows_every_key_oldest_first_with_revocations(
 
 def test_hash_is_sha256_hex_of_the_key() -> None:
     assert hash_api_key("fdk_x") == hashlib.sha256(b"fdk_x").hexdigest()
+
+
+class GatedApiKeys(MemoryApiKeys):
+    """A store whose reads wait until `gate` is open, as a busy database's do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.reads_started = 0
+
+    async def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        self.reads_started += 1
+        await self.gate.wait()
+        return await super().find_by_hash(key_hash)
+
+
+async def test_requests_arriving_together_after_expiry_share_one_store_read(
+    clock: SteppedClock,
+) -> None:
+    store = GatedApiKeys()
+    service = ApiKeyService(store, clock)
+    key, plaintext = await service.create("billing")
+    store.gate.clear()
+    waiting = [asyncio.create_task(service.authenticate(plaintext)) for _ in range(50)]
+    await asyncio.sleep(0)
+    store.gate.set()
+    assert await asyncio.gather(*waiting) == [key] * 50
+    assert store.lookups == 1
+
+
+async def test_a_key_near_the_end_of_its_cache_window_is_read_again_without_a_request_waiting(
+    clock: SteppedClock,
+) -> None:
+    store = GatedApiKeys()
+    service = ApiKeyService(store, clock)
+    key, plaintext = await service.create("billing")
+    await service.authenticate(plaintext)
+    store.gate.clear()  # the database is slow from now on
+    clock.advance(3)
+    assert await asyncio.wait_for(service.authenticate(plaintext), 1) == key  # no wait
+    await asyncio.sleep(0)
+    assert store.reads_started == 2  # read again, in the background
+    await service.authenticate(plaintext)
+    await asyncio.sleep(0)
+    assert store.reads_started == 2  # that one read, not one a request
+    store.gate.set()
+    await asyncio.sleep(0.01)
+    clock.advance(4)  # 7 s after the first read, 4 s after the second: still cached
+    store.gate.clear()
+    assert await asyncio.wait_for(service.authenticate(plaintext), 1) == key
+
+
+class LateAnswers(MemoryApiKeys):
+    """A store whose answers arrive late: read at once, handed back once `gate` opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.read = asyncio.Event()
+
+    async def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        found = await super().find_by_hash(key_hash)
+        self.read.set()
+        await self.gate.wait()
+        return found
+
+
+async def test_a_read_in_flight_when_the_key_is_revoked_does_not_bring_it_back(
+    clock: SteppedClock,
+) -> None:
+    store = LateAnswers()
+    service = ApiKeyService(store, clock)
+    key, plaintext = await service.create("billing")
+    store.gate.clear()
+    in_flight = asyncio.create_task(service.authenticate(plaintext))
+    await store.read.wait()  # the store has read the key, not yet revoked
+    await service.revoke("billing")
+    store.gate.set()
+    assert await in_flight == key  # a request that began before the revocation
+    with pytest.raises(Unauthenticated):
+        await service.authenticate(plaintext)  # but no later one

@@ -9,10 +9,16 @@ Every request authenticates, so `ApiKeyService` keeps what it looked up for at m
 `cache_seconds` (5 s at most): a key revoked by another process stops working within that
 time, one revoked through this service stops at once. Unknown keys are never cached, so a key
 created elsewhere works on its first use.
+
+Under load every request of the moment an entry expires would go to the store at once, and
+wait there behind each other (a loaded server took seconds to answer them all). So requests
+asking for the same key together share one read, and an entry past half its window is read
+again in the background while it still answers: a key in steady use never waits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import hashlib
 import hmac
@@ -57,6 +63,10 @@ class ApiKeyService:
         # key hash -> (key, when it was read); holds only keys that exist, so it stays as
         # small as the table however many made-up keys callers present.
         self._cache: dict[str, tuple[ApiKey, datetime]] = {}
+        # key hash -> the store read in flight for it, shared by every caller meanwhile.
+        self._reads: dict[str, asyncio.Task[ApiKey | None]] = {}
+        # Counts revocations here: a read that began before one must not cache its answer.
+        self._revocations = 0
 
     async def create(self, name: str) -> tuple[ApiKey, str]:
         """Mint a key named `name`; the plaintext is returned here and never again."""
@@ -82,9 +92,8 @@ class ApiKeyService:
         key_hash = hash_api_key(presented)
         key = self._cached(key_hash)
         if key is None:
-            key = await self._store.find_by_hash(key_hash)
-            if key is not None and self._cache_seconds > 0:
-                self._cache[key_hash] = (key, self._clock())
+            # Shielded: a caller that goes away does not cancel the others' read.
+            key = await asyncio.shield(self._reads.get(key_hash) or self._read(key_hash))
         # The lookup was by hash already; comparing again in constant time keeps a store
         # that matched loosely (a case-insensitive collation, say) from letting a key in.
         if key is None or not hmac.compare_digest(key.key_hash, key_hash) or key.is_revoked:
@@ -93,6 +102,7 @@ class ApiKeyService:
 
     async def revoke(self, name: str) -> None:
         """Revoke the key named `name` (again is fine); `NotFound` if there is none."""
+        self._revocations += 1
         if not await self._store.revoke(name, self._clock()):
             raise NotFound(f"no API key named {name!r}")
         self._cache = {h: entry for h, entry in self._cache.items() if entry[0].name != name}
@@ -109,9 +119,34 @@ class ApiKeyService:
         age = (self._clock() - read_at).total_seconds()
         # A clock that stepped back (negative age) must not stretch an entry's life.
         if 0 <= age < self._cache_seconds:
+            if age >= self._cache_seconds / 2 and key_hash not in self._reads:
+                self._read(key_hash)  # ahead of expiry, while this entry still answers
             return key
         del self._cache[key_hash]
         return None
+
+    def _read(self, key_hash: str) -> asyncio.Task[ApiKey | None]:
+        """Start the one store read for `key_hash`, which caches what it finds."""
+        read = asyncio.ensure_future(self._read_and_cache(key_hash, self._revocations))
+        self._reads[key_hash] = read
+        read.add_done_callback(lambda done: self._read_done(key_hash, done))
+        return read
+
+    async def _read_and_cache(self, key_hash: str, revocations: int) -> ApiKey | None:
+        key = await self._store.find_by_hash(key_hash)
+        if key is None:
+            self._cache.pop(key_hash, None)  # deleted since: no longer a key
+        elif self._cache_seconds > 0 and revocations == self._revocations:
+            self._cache[key_hash] = (key, self._clock())
+        return key
+
+    def _read_done(self, key_hash: str, read: asyncio.Task[ApiKey | None]) -> None:
+        if self._reads.get(key_hash) is read:
+            del self._reads[key_hash]
+        if not read.cancelled():
+            # A background read nobody awaits may fail (the store is down): the entry then
+            # serves out its window and the request after it meets the failure itself.
+            read.exception()
 
 
 def _check_name(name: str) -> None:
