@@ -30,6 +30,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from filedock.access_lines import ACCESS_LOGGER, AccessLine, JsonAccessLines
+from filedock.core.entropy import random_hex
 from filedock.core.rate_limit import client_address
 from filedock.metrics import (
     RECONCILE_LAST_RUN,
@@ -226,7 +227,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or os.urandom(16).hex()
+        request_id = _incoming_request_id(scope) or random_hex(16)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from datetime import timedelta
 
+from filedock.core.entropy import random_hex
 from filedock.core.errors import Conflict, TooLarge, Unavailable
 from filedock.core.files import PROCESS_FILE_JOB, Clock
 from filedock.core.lifecycle import CLAIM_LABEL, FileLifecycle
@@ -190,7 +190,7 @@ async def store_arrival(
     while a shared transaction carried its record on), the bytes stay: a record may name
     them, and the reconciler removes them if none does.
     """
-    arrival_key = f"{storage_key}.{uuid.uuid4().hex[:12]}"
+    arrival_key = f"{storage_key}.{random_hex(6)}"
     try:
         stored = await store.write(arrival_key, chunks, max_bytes=max_bytes)
     except ObjectTooLarge:

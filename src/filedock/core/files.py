@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from filedock.core.entropy import random_hex
 from filedock.core.errors import (
     Conflict,
     InvalidInput,
@@ -240,7 +240,7 @@ class FileService:
         # insert refuses it, which saves a database round trip on every small upload.
         if not _small(declared_length) and await self._lifecycle.get(file_id) is not None:
             raise _id_taken(file_id)
-        storage_key = f"{PRIVATE_PREFIX}{uuid.uuid4().hex}"
+        storage_key = f"{PRIVATE_PREFIX}{random_hex(16)}"
         try:
             stored = await self._store.write(storage_key, chunks, max_bytes=self._max_upload_bytes)
         except ObjectTooLarge:

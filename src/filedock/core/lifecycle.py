@@ -12,12 +12,12 @@ The access rule (`reachable`) is here too: every face's path to a file goes thro
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from filedock.core.entropy import random_hex
 from filedock.core.errors import Conflict, Forbidden, NotFound
 from filedock.core.model import File, FileStatus
 from filedock.core.principal import Principal
@@ -98,7 +98,7 @@ def claim_open(file: File, now: datetime) -> bool:
 
 
 def new_revision() -> str:
-    return uuid.uuid4().hex
+    return random_hex(16)
 
 
 class FileLifecycle:

@@ -38,7 +38,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from typing import NamedTuple
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from filedock.core.entropy import random_bytes
 from filedock.core.model import media_type
 from filedock.core.principal import Principal
 from filedock.core.upload_policy import UploadPolicy, content_type_for
@@ -124,7 +124,7 @@ class UploadGrants:
         """A new grant and its storage key; None when the key would be too long to carry it."""
         seconds = int(now.timestamp())
         type_index = _type_index(policy, content_type)
-        nonce = int.from_bytes(os.urandom(6)) >> (48 - _NONCE_BITS)
+        nonce = int.from_bytes(random_bytes(6)) >> (48 - _NONCE_BITS)
         fields = _IdFields(seconds, persist, type_index, nonce)
         file_id = self._file_id(principal.realm, principal.user_id, policy, fields)
         grant = UploadGrant(
