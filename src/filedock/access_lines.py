@@ -79,14 +79,18 @@ class JsonAccessLines:
             self._stream.flush()
 
     def _flush_soon(self) -> None:
+        due = self._flush_loop
+        # Asked of the loop itself: before Python 3.12, `get_running_loop` makes a getpid
+        # system call every time.
+        if due is not None and due.is_running():
+            return  # a flush is scheduled on the loop running now
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.flush()  # no event loop to come back later: now
             return
-        if self._flush_loop is not loop:
-            self._flush_loop = loop
-            loop.call_later(FLUSH_SECONDS, self.flush)
+        self._flush_loop = loop
+        loop.call_later(FLUSH_SECONDS, self.flush)
 
     def _timestamp(self) -> str:
         """UTC, `2026-01-02T03:04:05.678901Z`; the seconds formatted once a second."""
