@@ -251,25 +251,32 @@ def test_hash_is_sha256_hex_of_the_key() -> None:
     assert hash_api_key("fdk_x") == hashlib.sha256(b"fdk_x").hexdigest()
 
 
-class GatedApiKeys(MemoryApiKeys):
-    """A store whose reads wait until `gate` is open, as a busy database's do."""
+class SlowApiKeys(MemoryApiKeys):
+    """A store that takes its time, as a busy database does: while `gate` is shut, a read
+    waits there, before it looks (the default) or after, holding what it found."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, answer_late: bool = False) -> None:
         super().__init__()
         self.gate = asyncio.Event()
         self.gate.set()
+        self.answer_late = answer_late
         self.reads_started = 0
+        self.looked = asyncio.Event()
 
     async def find_by_hash(self, key_hash: str) -> ApiKey | None:
         self.reads_started += 1
+        if not self.answer_late:
+            await self.gate.wait()
+        found = await super().find_by_hash(key_hash)
+        self.looked.set()
         await self.gate.wait()
-        return await super().find_by_hash(key_hash)
+        return found
 
 
 async def test_requests_arriving_together_after_expiry_share_one_store_read(
     clock: SteppedClock,
 ) -> None:
-    store = GatedApiKeys()
+    store = SlowApiKeys()
     service = ApiKeyService(store, clock)
     key, plaintext = await service.create("billing")
     store.gate.clear()
@@ -283,7 +290,7 @@ async def test_requests_arriving_together_after_expiry_share_one_store_read(
 async def test_a_key_near_the_end_of_its_cache_window_is_read_again_without_a_request_waiting(
     clock: SteppedClock,
 ) -> None:
-    store = GatedApiKeys()
+    store = SlowApiKeys()
     service = ApiKeyService(store, clock)
     key, plaintext = await service.create("billing")
     await service.authenticate(plaintext)
@@ -302,31 +309,15 @@ async def test_a_key_near_the_end_of_its_cache_window_is_read_again_without_a_re
     assert await asyncio.wait_for(service.authenticate(plaintext), 1) == key
 
 
-class LateAnswers(MemoryApiKeys):
-    """A store whose answers arrive late: read at once, handed back once `gate` opens."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = asyncio.Event()
-        self.gate.set()
-        self.read = asyncio.Event()
-
-    async def find_by_hash(self, key_hash: str) -> ApiKey | None:
-        found = await super().find_by_hash(key_hash)
-        self.read.set()
-        await self.gate.wait()
-        return found
-
-
 async def test_a_read_in_flight_when_the_key_is_revoked_does_not_bring_it_back(
     clock: SteppedClock,
 ) -> None:
-    store = LateAnswers()
+    store = SlowApiKeys(answer_late=True)
     service = ApiKeyService(store, clock)
     key, plaintext = await service.create("billing")
     store.gate.clear()
     in_flight = asyncio.create_task(service.authenticate(plaintext))
-    await store.read.wait()  # the store has read the key, not yet revoked
+    await store.looked.wait()  # the store has read the key, not yet revoked
     await service.revoke("billing")
     store.gate.set()
     assert await in_flight == key  # a request that began before the revocation
