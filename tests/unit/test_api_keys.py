@@ -262,6 +262,12 @@ class SlowApiKeys(MemoryApiKeys):
         self.answer_late = answer_late
         self.reads_started = 0
         self.looked = asyncio.Event()
+        self.revoke_gate = asyncio.Event()
+        self.revoke_gate.set()
+
+    async def revoke(self, name: str, when: datetime) -> bool:
+        await self.revoke_gate.wait()
+        return await super().revoke(name, when)
 
     async def find_by_hash(self, key_hash: str) -> ApiKey | None:
         self.reads_started += 1
@@ -323,3 +329,23 @@ async def test_a_read_in_flight_when_the_key_is_revoked_does_not_bring_it_back(
     assert await in_flight == key  # a request that began before the revocation
     with pytest.raises(Unauthenticated):
         await service.authenticate(plaintext)  # but no later one
+
+
+async def test_a_read_begun_while_the_store_revokes_does_not_bring_the_key_back(
+    clock: SteppedClock,
+) -> None:
+    store = SlowApiKeys(answer_late=True)
+    service = ApiKeyService(store, clock)
+    _, plaintext = await service.create("billing")
+    store.revoke_gate.clear()
+    revoking = asyncio.create_task(service.revoke("billing"))
+    await asyncio.sleep(0)  # the revocation has begun, the store not yet changed
+    store.gate.clear()
+    in_flight = asyncio.create_task(service.authenticate(plaintext))
+    await store.looked.wait()  # it found the key as it was
+    store.revoke_gate.set()
+    await revoking
+    store.gate.set()
+    await in_flight
+    with pytest.raises(Unauthenticated):
+        await service.authenticate(plaintext)

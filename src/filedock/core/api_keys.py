@@ -102,9 +102,14 @@ class ApiKeyService:
 
     async def revoke(self, name: str) -> None:
         """Revoke the key named `name` (again is fine); `NotFound` if there is none."""
+        # Counted before and after: a read begun on either side of the store's change may
+        # hold the key as it was, so neither may cache it.
         self._revocations += 1
-        if not await self._store.revoke(name, self._clock()):
-            raise NotFound(f"no API key named {name!r}")
+        try:
+            if not await self._store.revoke(name, self._clock()):
+                raise NotFound(f"no API key named {name!r}")
+        finally:
+            self._revocations += 1
         self._cache = {h: entry for h, entry in self._cache.items() if entry[0].name != name}
 
     async def list(self) -> builtins.list[ApiKey]:
