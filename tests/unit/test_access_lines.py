@@ -7,6 +7,8 @@ import asyncio
 import io
 import json
 import re
+import subprocess
+import sys
 
 from filedock.access_lines import BATCH_BYTES, FLUSH_SECONDS
 from filedock.observability import AccessLine, JsonAccessLines
@@ -120,3 +122,21 @@ def test_a_line_after_its_event_loop_stopped_is_still_written_by_the_next_loop()
     asyncio.run(one(2, then_wait=FLUSH_SECONDS * 3))  # a new loop flushes both
     lines = stream.getvalue().splitlines()
     assert [json.loads(text)["request_id"] for text in lines] == ["req-1", "req-2"]
+
+
+def test_lines_still_gathered_when_the_process_exits_are_written_at_exit() -> None:
+    # A served worker stopping (SIGTERM ends its loop, then the interpreter) before the
+    # batch's 50 ms are up: `configure_logging` registered the flush to run at exit.
+    program = (
+        "import asyncio\n"
+        "from filedock import observability\n"
+        "observability.configure_logging('info', 'json')\n"
+        "async def one_request():\n"
+        "    observability._write_access_line(observability.AccessLine("
+        "'GET', '/healthz', 200, 0.1, 'req-at-exit', '127.0.0.1'))\n"
+        "asyncio.run(one_request())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(text) for text in done.stderr.splitlines() if text.startswith("{")]
+    assert [line["request_id"] for line in lines] == ["req-at-exit"]
