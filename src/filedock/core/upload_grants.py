@@ -51,6 +51,7 @@ from filedock.core.entropy import random_bytes
 from filedock.core.model import media_type
 from filedock.core.principal import Principal
 from filedock.core.upload_policy import UploadPolicy, content_type_for
+from filedock.ports.keyed_mac import KeyedMac
 
 # A grant whose key would not fit S3's 1024 bytes once processing prefixes it with `files/`
 # and the local store suffixes an arrival (`.<12 hex>`) is recorded as a pending row instead.
@@ -98,14 +99,12 @@ class UploadGrants:
     def __init__(self, secret: bytes, policies: Mapping[str, UploadPolicy]) -> None:
         if len(secret) < 32:
             raise ValueError("the upload grant secret must be at least 32 bytes")
-        self._secret = bytes(secret)
-        self._aead = ChaCha20Poly1305(hmac.digest(self._secret, _CIPHER_DERIVATION, "sha256"))
+        self._mac_key = KeyedMac(bytes(secret))
+        self._aead = ChaCha20Poly1305(self._mac_key.digest(_CIPHER_DERIVATION))
         self._policies = dict(policies)
 
     @classmethod
-    def from_app_secret(
-        cls, app_secret: str, policies: Mapping[str, UploadPolicy]
-    ) -> UploadGrants:
+    def from_app_secret(cls, app_secret: str, policies: Mapping[str, UploadPolicy]) -> UploadGrants:
         """Grants keyed by a derivation of the app's token secret, so the two never mix."""
         if not app_secret:
             raise ValueError("the app secret must not be empty")
@@ -220,7 +219,7 @@ class UploadGrants:
         seconds, persist, type_index, nonce = fields
         numbers = f"{seconds}.{int(persist)}.{type_index}.{nonce}"
         message = _fields(_ID_DOMAIN, realm, user, policy.name, numbers)
-        return int.from_bytes(hmac.digest(self._secret, message, "sha256")[:5])
+        return int.from_bytes(self._mac_key.digest(message)[:5])
 
 
 def is_grant_shaped(file_id: str) -> bool:

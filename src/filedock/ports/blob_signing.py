@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from filedock.ports.keyed_mac import KeyedMac
 from filedock.ports.keys import validate_key
 from filedock.ports.presign import (
     BLOBS_PATH,
@@ -79,7 +80,7 @@ class BlobSigner:
         """`base_url` is the app's public address (scheme, host, optional path prefix)."""
         if len(secret) < _MIN_SECRET_BYTES:
             raise ValueError(f"the blob signing secret must be at least {_MIN_SECRET_BYTES} bytes")
-        self._secret = bytes(secret)
+        self._keyed = KeyedMac(bytes(secret))
         self._base_url = _checked_base_url(base_url)
         self._clock = clock
 
@@ -271,8 +272,7 @@ class BlobSigner:
         return self._mac(_compact_json(canonical))
 
     def _mac(self, message: bytes) -> str:
-        # hmac.digest: OpenSSL's one-shot HMAC, without the Python object hmac.new builds.
-        return hmac.digest(self._secret, message, "sha256").hex()
+        return self._keyed.digest(message).hex()
 
     def _check_not_expired(self, expires: float) -> None:
         if self._clock().timestamp() >= expires:
