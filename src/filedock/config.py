@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     # turns the notification endpoint off.
     bucket_notification_token: SecretStr | None = None
     fsync: bool = False
+    # Large local objects are written with O_DIRECT where the file system takes it
+    # (ports/direct_writes.py); false writes through the page cache.
+    direct_writes: bool = True
     clamd_url: str | None = None
     # The signed-url face's upload policy; the defaults are seed 001's.
     signed_url_types: str = ",".join(SIGNED_URL_POLICY.allowed_types)

@@ -481,7 +481,12 @@ def open_object_store(settings: Settings, signer: BlobSigner | None = None) -> O
     url = settings.resolved_storage_url
     parts = urlsplit(url)
     if parts.scheme == "file":
-        return LocalObjectStore(Path(unquote(parts.path)), fsync=settings.fsync, signer=signer)
+        return LocalObjectStore(
+            Path(unquote(parts.path)),
+            fsync=settings.fsync,
+            signer=signer,
+            direct_writes=settings.direct_writes,
+        )
     if parts.scheme == "s3":
         _require("s3", "FILEDOCK_STORAGE_URL: an s3:// store")
         from filedock.ports.objectstore_s3 import S3ObjectStore

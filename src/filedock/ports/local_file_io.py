@@ -25,7 +25,9 @@ Absorbed = asyncio.Future[tuple[BaseException | None, BaseException | None]]
 ABSENT = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 
 
-def hash_and_write(hasher: hashlib._Hash, file: BinaryIO, batch: list[bytes]) -> Absorbed:
+def hash_and_write(
+    hasher: hashlib._Hash, write: Callable[[list[bytes]], None], batch: list[bytes]
+) -> Absorbed:
     """Hash and write `batch` at the same time: both release the GIL on large buffers.
 
     The batch's pieces are handed over as they came from the server: joining them would copy
@@ -36,7 +38,7 @@ def hash_and_write(hasher: hashlib._Hash, file: BinaryIO, batch: list[bytes]) ->
     # return_exceptions: the future must not complete before *both* threads have finished.
     return asyncio.gather(
         loop.run_in_executor(None, hash_pieces, hasher, batch),
-        loop.run_in_executor(None, file.writelines, batch),
+        loop.run_in_executor(None, write, batch),
         return_exceptions=True,
     )
 
@@ -46,11 +48,13 @@ def hash_pieces(hasher: hashlib._Hash, pieces: list[bytes]) -> None:
         hasher.update(piece)
 
 
-def hash_and_write_inline(hasher: hashlib._Hash, file: BinaryIO, batch: list[bytes]) -> None:
+def hash_and_write_inline(
+    hasher: hashlib._Hash, write: Callable[[list[bytes]], None], batch: list[bytes]
+) -> None:
     try:
         for piece in batch:
             hasher.update(piece)
-            file.write(piece)
+        write(batch)
     except OSError as exc:
         raise StoreUnavailable(f"cannot write the object: {exc}") from exc
 

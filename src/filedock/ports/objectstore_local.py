@@ -12,11 +12,12 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from filedock.ports.direct_writes import DirectWriter
 from filedock.ports.keys import limited_groups, listing_directory, validate_key
 from filedock.ports.local_file_io import (
     ABSENT,
@@ -54,6 +55,9 @@ TEMP_DIR_NAME = ".tmp"
 # Batches up to this size are hashed and written on the event loop (tens of microseconds);
 # larger ones go to two threads at once. Only a body's last batch is ever this small.
 INLINE_BYTES = 64 * 1024
+# A large object goes to disk through a buffer of this size, around the page cache
+# (direct_writes.py); the same size as an upload's batches.
+DIRECT_BUFFER_BYTES = CHUNK_SIZE
 
 # A concurrent delete may prune the parent folder between our mkdir and rename; retry a little.
 _PUBLISH_ATTEMPTS = 5
@@ -66,7 +70,12 @@ class LocalObjectStore:
     """
 
     def __init__(
-        self, root: Path, *, fsync: bool = False, signer: BlobSigner | None = None
+        self,
+        root: Path,
+        *,
+        fsync: bool = False,
+        signer: BlobSigner | None = None,
+        direct_writes: bool = True,
     ) -> None:
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -78,6 +87,7 @@ class LocalObjectStore:
         self._root_prefix = str(self._root) + os.sep
         self._fsync = fsync
         self._signer = signer
+        self._direct_writes = direct_writes
 
     @property
     def root(self) -> Path:
@@ -96,6 +106,9 @@ class LocalObjectStore:
         hasher = hashlib.sha256()
         size = 0
         in_flight: Absorbed | None = None
+        # Set at the first large batch, at the file's start: small bodies stay buffered.
+        direct: DirectWriter | None = None
+        write: Callable[[list[bytes]], None] = file.writelines
         try:
             async with contextlib.aclosing(
                 limited_groups(chunks, max_bytes, CHUNK_SIZE)
@@ -110,13 +123,20 @@ class LocalObjectStore:
                     if batch_size <= INLINE_BYTES:
                         # A small body, or a large one's tail: two thread hops would cost more
                         # than hashing and writing it here.
-                        hash_and_write_inline(hasher, file, batch)
+                        hash_and_write_inline(hasher, write, batch)
                     else:
-                        in_flight = hash_and_write(hasher, file, batch)
+                        if size == 0 and self._direct_writes:
+                            direct = DirectWriter.start(file, DIRECT_BUFFER_BYTES)
+                            write = file.writelines if direct is None else direct.writelines
+                        in_flight = hash_and_write(hasher, write, batch)
                     size += batch_size
             if in_flight is not None:
                 raise_failures(await settled(in_flight))
             in_flight = None
+            if direct is not None:
+                # Up to a buffer's worth: written in a thread, as the batches were.
+                finishing, direct = direct, None
+                await in_thread(finishing.finish)
             if self._fsync:
                 await in_thread(finish_file, file, True)
             else:
@@ -135,6 +155,8 @@ class LocalObjectStore:
                     await settled(in_flight)
             finally:
                 # The original error is the one to report; leftovers here are best effort.
+                if direct is not None:
+                    direct.close()
                 with contextlib.suppress(OSError):
                     file.close()
                 with contextlib.suppress(OSError):
