@@ -70,14 +70,7 @@ def create_app(
             # test process building many apps would keep each one for good.
             gc.collect()
             gc.freeze()
-        log.info(
-            "filedock started",
-            extra={
-                "storage": runtime.store.__class__.__name__,
-                # `uvloop` or `asyncio`: which loop runs the requests (server.py).
-                "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
-            },
-        )
+        log.info("filedock started", extra={"storage": runtime.store.__class__.__name__})
         try:
             yield
         finally:

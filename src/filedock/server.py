@@ -33,7 +33,6 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,8 +105,7 @@ def application() -> Any:
 def _serve_alone(host: str, port: str, start_block: str) -> None:
     """One worker: serve in this process, Granian embedded in its event loop."""
     try:
-        with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
-            stopped_by_itself = runner.run(_embedded(host, int(port), start_block))
+        stopped_by_itself = asyncio.run(_embedded(host, int(port), start_block))
     except FatalError:
         # The application's start-up failed; Granian has logged why.
         stopped_by_itself = True
@@ -118,20 +116,6 @@ def _serve_alone(host: str, port: str, start_block: str) -> None:
         # As Granian's master does when its worker keeps dying: exit with an error, so the
         # service manager sees a failure (and restarts it, if so configured).
         sys.exit(1)
-
-
-def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop where it is installed (not on Windows), else asyncio's own (None).
-
-    The loop runs every request's Python: on uvloop a signed URL cost 10 to 20 % less CPU
-    (docs/benchmarks.md). Granian's own workers (`--workers 2` and more) pick uvloop the
-    same way, by default.
-    """
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 async def _embedded(host: str, port: int, start_block: str) -> bool:

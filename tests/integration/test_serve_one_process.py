@@ -6,7 +6,6 @@ idle ≤ 100 MB for the whole tree) and supervised nothing a service manager doe
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -38,22 +37,6 @@ def test_one_worker_serves_from_the_serve_process_and_stops_cleanly_on_sigterm(
         live.stop()
     log = live.log_text()
     assert "filedock is serving" in log and "Traceback" not in log
-
-
-def test_the_serving_process_runs_its_event_loop_on_uvloop(tmp_path: Path) -> None:
-    live = LiveServer(data_dir=tmp_path, env=server_env(tmp_path), workers=1)
-    live.start()
-    try:
-        assert live.process is not None
-        assert httpx.get(f"{live.base_url}/healthz", timeout=5).status_code == 200
-    finally:
-        live.stop()
-    started = [
-        json.loads(line)
-        for line in live.log_text().splitlines()
-        if line.startswith("{") and '"filedock started"' in line
-    ]
-    assert [entry["event_loop"] for entry in started] == ["uvloop"]
 
 
 def test_an_upload_in_flight_at_sigterm_is_finished_and_kept(tmp_path: Path) -> None:
