@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import stat
 import time
@@ -88,6 +89,8 @@ class LocalObjectStore:
         self._fsync = fsync
         self._signer = signer
         self._direct_writes = direct_writes
+        self._temp_nonce = os.urandom(8).hex()
+        self._temp_names = itertools.count()
 
     @property
     def root(self) -> Path:
@@ -303,7 +306,11 @@ class LocalObjectStore:
         return False
 
     def _open_temp_file(self) -> tuple[Path, BinaryIO]:
-        temp_path = self._temp_dir / os.urandom(16).hex()
+        # Unique without a system call that lets go of the GIL (`os.urandom` did, on every
+        # write, with the server's HTTP threads waiting for it): the process, this store's
+        # random nonce, a counter.
+        name = f"{os.getpid():x}-{self._temp_nonce}-{next(self._temp_names):x}"
+        temp_path = self._temp_dir / name
         try:
             try:
                 return temp_path, open(temp_path, "xb")
