@@ -123,9 +123,10 @@ class LocalObjectStore:
                         raise_failures(await settled(in_flight))
                         in_flight = None
                     batch_size = sum(map(len, batch))
-                    if batch_size <= INLINE_BYTES:
-                        # A small body, or a large one's tail: two thread hops would cost more
-                        # than hashing and writing it here.
+                    if batch_size <= INLINE_BYTES and direct is None:
+                        # A small body, or the tail of a large one written the ordinary way:
+                        # two thread hops would cost more than hashing and writing it here.
+                        # Not a direct writer's tail: its buffer may fill and write a MiB.
                         hash_and_write_inline(hasher, write, batch)
                     else:
                         if size == 0 and self._direct_writes:
