@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
-from filedock.body_guard import guard_bodies
+from filedock.body_guard import body_guard_layer
 from filedock.config import Settings, load_settings
 from filedock.faces import (
     api_docs,
@@ -31,11 +33,11 @@ from filedock.faces import (
     web_ui,
     web_ui_api,
 )
-from filedock.faces.cors import allow_cross_origin
+from filedock.faces.cors import cross_origin_layers
 from filedock.faces.cosphere import accounts as cosphere_accounts
 from filedock.faces.cosphere import catalogue as cosphere_catalogue
 from filedock.faces.cosphere import downloads as cosphere_downloads
-from filedock.hot_routes import HotRoutes, plain_routes
+from filedock.hot_routes import HotRoutes, HotTable, plain_routes
 from filedock.observability import RequestContext, configure_logging
 from filedock.public_redirects import PublicRedirects
 from filedock.runtime import build_runtime
@@ -76,7 +78,7 @@ def create_app(
         finally:
             await runtime.close()
 
-    app = FastAPI(
+    app = _Filedock(
         title="filedock",
         # The installed version, set when the document is first built (faces/openapi.py).
         version="0",
@@ -112,24 +114,41 @@ def create_app(
         app.include_router(router)
     api_docs.mount_assets(app)
     openapi.install(app)
-    # Innermost: plain routes answered without the router's matching (hot_routes.py).
-    app.add_middleware(HotRoutes, routes=plain_routes(_routes_in_order(app)))
     # Paths and methods no route serves answer in the envelope of the face they are under.
     app.add_exception_handler(StarletteHTTPException, unrouted.render_unrouted)
     app.add_exception_handler(Exception, _last_resort)
-    # Inside CORS and RequestContext, so its 408 and 503 are readable by browsers and logged.
-    guard_bodies(
-        app,
-        settings.body_idle_seconds,
-        settings.max_concurrent_uploads,
-        refusal=unrouted.render_refusal,
-    )
-    # Inside RequestContext, so preflights are logged and carry a request id too.
-    allow_cross_origin(app, settings.cors_origin_list())
-    # Behind a proxy the server sees neither the client's scheme nor its port.
-    app.add_middleware(PublicRedirects, public_url=settings.public_url)
-    app.add_middleware(RequestContext)
+    # filedock's own layers, outermost first. RequestContext outside everything, so every
+    # answer is logged and carries a request id; behind a proxy the server sees neither the
+    # client's scheme nor its port (PublicRedirects); CORS inside them, so preflights are
+    # logged; the body guard innermost, so its 408 and 503 are readable by browsers.
+    redirects = Middleware(PublicRedirects, public_url=settings.public_url)
+    layers = [
+        Middleware(RequestContext),
+        redirects,
+        *cross_origin_layers(settings.cors_origin_list()),
+        body_guard_layer(
+            settings.body_idle_seconds,
+            settings.max_concurrent_uploads,
+            refusal=unrouted.render_refusal,
+        ),
+    ]
+    for layer in reversed(layers):
+        app.add_middleware(layer.cls, *layer.args, **layer.kwargs)
+    # Plain routes skip the rest (hot_routes.py): the same layers but PublicRedirects.
+    app.hot_table = plain_routes(_routes_in_order(app))
+    app.lane_layers = [layer for layer in layers if layer is not redirects]
     return app
+
+
+class _Filedock(FastAPI):
+    """FastAPI with hot_routes.py's `HotRoutes` in front of its whole stack."""
+
+    hot_table = HotTable()
+    lane_layers: Sequence[Middleware] = ()
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return HotRoutes(stack, self.hot_table, self.lane_layers, _last_resort)
 
 
 def asgi() -> FastAPI:

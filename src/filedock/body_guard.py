@@ -25,7 +25,7 @@ import asyncio
 import json
 from collections.abc import Callable
 
-from fastapi import FastAPI
+from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,12 +40,15 @@ DRAIN_LIMIT = 32 * 1024 * 1024
 BUSY_RETRY_AFTER_SECONDS = 5
 
 
-def guard_bodies(
-    app: FastAPI, idle_seconds: float, max_reads: int, refusal: Refusal | None = None
-) -> None:
-    """Put `BodyGuard` in front of `app`'s routes."""
-    app.add_middleware(
-        BodyGuard, idle_seconds=idle_seconds, max_reads=max_reads, refusal=refusal
+def body_guard_layer(
+    idle_seconds: float, max_reads: int, refusal: Refusal | None = None
+) -> Middleware:
+    """`BodyGuard` as a layer of the app. Every guard the layer makes (the router's stack and
+    hot_routes.py's lane each have one) counts reads in the same `BodySlots`, so the cap is
+    the process's, whichever way a request came in."""
+    slots = BodySlots(max_reads)
+    return Middleware(
+        BodyGuard, idle_seconds=idle_seconds, max_reads=max_reads, refusal=refusal, slots=slots
     )
 
 
@@ -57,8 +60,18 @@ class BodyStalled(BaseException):
     """
 
 
+class BodySlots:
+    """How many bodies are being read at once, against the cap; shared by a process's guards."""
+
+    __slots__ = ("limit", "taken")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.taken = 0
+
+
 class BodyGuard:
-    """See the module docstring; one instance per worker process, so the cap is per worker."""
+    """See the module docstring; the cap is per worker process (its `BodySlots`)."""
 
     def __init__(
         self,
@@ -67,12 +80,12 @@ class BodyGuard:
         idle_seconds: float,
         max_reads: int,
         refusal: Refusal | None = None,
+        slots: BodySlots | None = None,
     ) -> None:
         self.app = app
         self.idle_seconds = idle_seconds
-        self.max_reads = max_reads
         self.refusal = refusal
-        self.reading = 0
+        self.slots = BodySlots(max_reads) if slots is None else slots
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,7 +95,8 @@ class BodyGuard:
         if declared is None:
             await self.app(scope, receive, send)
             return
-        if self.reading >= self.max_reads:
+        slots = self.slots
+        if slots.taken >= slots.limit:
             await self._refuse(
                 scope,
                 send,
@@ -91,7 +105,7 @@ class BodyGuard:
                 {"retry-after": str(BUSY_RETRY_AFTER_SECONDS)},
             )
             return
-        self.reading += 1
+        slots.taken += 1
         body = _GuardedBody(self, receive, send, declared)
         try:
             await self.app(scope, body.receive, body.send)
@@ -180,7 +194,7 @@ class _GuardedBody:
     def release(self) -> None:
         if self._holds_slot:
             self._holds_slot = False
-            self._guard.reading -= 1
+            self._guard.slots.taken -= 1
 
     def stalled_message(self) -> str:
         seconds = f"{self._guard.idle_seconds:g}"

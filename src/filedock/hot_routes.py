@@ -1,4 +1,4 @@
-"""Direct dispatch for the busiest plain routes, ahead of FastAPI's router.
+"""Direct dispatch for the busiest plain routes, in front of FastAPI's whole stack.
 
 FastAPI 0.165 finds a request's route by trying each route of each included router in turn
 (about 2 µs a route, with no short cut by prefix) and wraps every request in its exception,
@@ -6,9 +6,15 @@ exit-stack and request-response layers: for `GET /v1/files/signed-url` that was 
 fifth of the request's CPU, for a 1 KB `POST /v1/file/<id>` with its dependencies a third
 (measured in-process, docs/benchmarks.md). A route declared with `plain_route`
 (faces/errors.py) takes no dependencies, reads its own parameters and renders its own
-failures in its face's envelope, so those layers do nothing for it; this layer, the
-innermost of the middleware, hands its requests to it directly. Every other request goes on
-to the router unchanged, and the routes stay declared and documented in their faces.
+failures in its face's envelope, so those layers do nothing for it.
+
+`HotRoutes` is the app's outermost layer. A plain route's request goes down the *lane*: the
+app's own layers that shape such a request's answer (request id, logs and metrics, CORS,
+the body guard, in the order the app has them) and then the route, skipping Starlette's and
+FastAPI's layers and `PublicRedirects` (a plain route never redirects). Those skipped layers
+and the last-resort 500 the lane needs instead cost a signed-URL request about a quarter of
+its in-process time (docs/benchmarks.md). Every other request goes down the app's full stack
+unchanged, and the routes stay declared and documented in their faces.
 
 A plain route with a fixed path is found by (method, path). One with path parameters
 (`/v1/file/{file_id:path}`) is found by the fixed text before its first parameter, and only
@@ -18,11 +24,18 @@ whatever order it tries routes, could pick no other, and the route's own pattern
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+# The app's answer to an exception no layer answered (app.py's `_last_resort`).
+LastResort = Callable[[Request, Exception], Awaitable[Response]]
 
 
 class PlainlyHandled(Protocol):
@@ -60,19 +73,45 @@ class HotTable:
 
 
 class HotRoutes:
-    def __init__(self, app: ASGIApp, routes: HotTable) -> None:
+    """The outermost layer: plain routes' requests down the lane, the rest down `app`."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: HotTable,
+        lane_layers: Sequence[Middleware],
+        last_resort: LastResort,
+    ) -> None:
         self.app = app
         self.routes = routes
+        self.last_resort = last_resort
+        lane: ASGIApp = _answer_plainly
+        for layer in reversed(lane_layers):
+            lane = layer.cls(lane, *layer.args, **layer.kwargs)
+        self.lane = lane
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Under a root path (a proxy's prefix) the router strips it first: left to it.
         if scope["type"] == "http" and not scope.get("root_path"):
             found = self.routes.find(scope["method"], scope["path"])
             if found is not None:
-                route, path_params = found
-                await route.handle_plainly(scope, receive, send, path_params)
+                scope["route"], scope["path_params"] = found
+                try:
+                    await self.lane(scope, receive, send)
+                except Exception as exc:
+                    # What Starlette's error layer does on the full stack: a 500 that says
+                    # nothing (unless the answer had started), then on to the server's log.
+                    with contextlib.suppress(Exception):
+                        response = await self.last_resort(Request(scope), exc)
+                        await response(scope, receive, send)
+                    raise
                 return
         await self.app(scope, receive, send)
+
+
+async def _answer_plainly(scope: Scope, receive: Receive, send: Send) -> None:
+    """The end of the lane: the route `HotRoutes` found, with its path parameters."""
+    await scope["route"].handle_plainly(scope, receive, send, scope["path_params"])
 
 
 def plain_routes(routes: Iterable[Any]) -> HotTable:

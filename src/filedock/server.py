@@ -41,6 +41,8 @@ from granian.errors import FatalError
 from granian.server import Server
 from granian.server.embed import Server as EmbeddedServer
 
+from filedock.event_loop import WakeOnceLoop
+
 # Connections each worker serves at once (Granian's `backpressure`; more wait in the listen
 # backlog). Granian's default divides 1024 by the workers, so more workers would each hold
 # fewer, down to FILEDOCK_MAX_CONCURRENT_UPLOADS: uploads could then take every connection.
@@ -105,7 +107,8 @@ def application() -> Any:
 def _serve_alone(host: str, port: str, start_block: str) -> None:
     """One worker: serve in this process, Granian embedded in its event loop."""
     try:
-        stopped_by_itself = asyncio.run(_embedded(host, int(port), start_block))
+        with asyncio.Runner(loop_factory=WakeOnceLoop) as runner:
+            stopped_by_itself = runner.run(_embedded(host, int(port), start_block))
     except FatalError:
         # The application's start-up failed; Granian has logged why.
         stopped_by_itself = True

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from filedock.hot_routes import HotRoutes, HotTable
+from filedock.hot_routes import HotTable
 from tests.integration.in_process import in_process_app
 
 
@@ -27,8 +27,7 @@ async def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
 
 
 def _hot_table(app: FastAPI) -> HotTable:
-    (hot,) = [m for m in app.user_middleware if m.cls is HotRoutes]
-    table = hot.kwargs["routes"]
+    table = getattr(app, "hot_table", None)
     assert isinstance(table, HotTable)
     return table
 

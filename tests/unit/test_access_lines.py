@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 
-from filedock.access_lines import BATCH_BYTES, FLUSH_SECONDS
+from filedock.access_lines import BATCH_BYTES, FLUSH_SECONDS, PENDING_LINES
 from filedock.observability import AccessLine, JsonAccessLines
 
 HOSTILE_PATH = '/v1/file/a"b\\c\n{"level": "error"}\r\u2028\u00e9\x00'
@@ -140,3 +140,16 @@ def test_lines_still_gathered_when_the_process_exits_are_written_at_exit() -> No
     assert done.returncode == 0, done.stderr
     lines = [json.loads(text) for text in done.stderr.splitlines() if text.startswith("{")]
     assert [line["request_id"] for line in lines] == ["req-at-exit"]
+
+
+def test_a_burst_of_lines_is_written_without_waiting_for_its_moment() -> None:
+    stream = _Writes()
+    write = JsonAccessLines(stream)
+
+    async def burst() -> int:
+        for n in range(PENDING_LINES):
+            write(_line(n))
+        return len(stream.getvalue().splitlines())  # before the loop could run a flush
+
+    assert asyncio.run(burst()) == PENDING_LINES
+    assert all(len(text.encode()) <= BATCH_BYTES for text in stream.writes)

@@ -102,7 +102,7 @@ async def test_a_request_without_a_body_reaches_the_app_with_the_servers_own_cha
         seen.append((receive, send))
 
     guard = guarded(app, max_reads=1)
-    guard.reading = 1  # every slot taken: a bodyless request must not even look
+    guard.slots.taken = 1  # every slot taken: a bodyless request must not even look
     for request in (scope("GET"), scope("GET", content_length="0"), scope("DELETE")):
         peer = Peer()
         await guard(request, peer.receive, peer.send)
@@ -118,7 +118,7 @@ async def test_a_body_that_stops_arriving_is_answered_408_past_the_faces_error_h
     assert peer.status == 408, peer.sent
     assert "abandoned" in peer.json()["error"]
     assert peer.headers["connection"] == "close"
-    assert guard.reading == 0
+    assert guard.slots.taken == 0
 
 
 async def test_a_body_that_keeps_arriving_is_never_cut_however_long_it_takes() -> None:
@@ -150,7 +150,7 @@ async def test_an_upload_beyond_the_cap_gets_503_at_once_and_a_finished_one_free
     assert refused.status == 503 and refused.headers["retry-after"].isdigit()
     assert refused.events == ["http.response.start", "http.response.body"]  # nothing read
     await asyncio.gather(*holders)
-    assert [p.status for p in stalled] == [408, 408] and guard.reading == 0
+    assert [p.status for p in stalled] == [408, 408] and guard.slots.taken == 0
     admitted = Peer(b"x")
     await guard(scope(content_length="1"), admitted.receive, admitted.send)
     assert admitted.status == 200
@@ -190,7 +190,7 @@ async def test_a_body_that_stalls_while_being_drained_still_gets_the_apps_answer
 
     await asyncio.wait_for(guard(scope(content_length="1000"), peer.receive, peer.send), 2)
 
-    assert peer.status == 401 and guard.reading == 0
+    assert peer.status == 401 and guard.slots.taken == 0
 
 
 async def test_waiting_for_a_disconnect_after_the_whole_body_is_not_a_stalled_body() -> None:

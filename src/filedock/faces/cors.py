@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from filedock.ports.presign import BLOBS_PATH
@@ -69,10 +69,9 @@ PREFLIGHT_MAX_AGE = 600
 ANY_ORIGIN = "*"
 
 
-def allow_cross_origin(app: FastAPI, origins: Sequence[str]) -> None:
-    """Serve browsers on `origins` (`("*",)`: any); with none, the app is left as it is."""
-    if origins:
-        app.add_middleware(CrossOrigin, origins=tuple(origins))
+def cross_origin_layers(origins: Sequence[str]) -> list[Middleware]:
+    """The layer serving browsers on `origins` (`("*",)`: any); with none, no layer."""
+    return [Middleware(CrossOrigin, origins=tuple(origins))] if origins else []
 
 
 class CrossOrigin:

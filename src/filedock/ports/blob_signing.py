@@ -400,8 +400,11 @@ def _compact_json(value: object) -> bytes:
     return _COMPACT_JSON(value).encode("ascii")
 
 
-# One encoder for every signature: json.dumps with options builds a new one each call.
-_COMPACT_JSON = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+# One encoder for every signature: json.dumps with options builds a new one each call. What
+# is signed is built here of flat lists and dicts, never a cycle: no check for one.
+_COMPACT_JSON = json.JSONEncoder(
+    ensure_ascii=True, separators=(",", ":"), check_circular=False
+).encode
 
 
 def _whole_seconds(moment: datetime) -> datetime:
