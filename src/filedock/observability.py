@@ -13,13 +13,13 @@ at each scrape and shown as the most recent value any process set.
 from __future__ import annotations
 
 import atexit
-import functools
 import logging
 import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -68,7 +68,10 @@ SENT = Counter("filedock_http_sent_bytes_total", "Response body bytes sent", ["m
 # A client may send any token as its method; a series per made-up method would let anyone
 # grow the metrics without bound, so the rest are counted as `other`.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The id of the request this task serves, for every line logged while serving it
+# (`add_request_id`); a task runs in a copy of its creator's context, so ids never mix.
+_REQUEST_ID: ContextVar[str | None] = ContextVar("filedock_request_id", default=None)
 
 # One line per request. Its level and on/off are this logger's; a JSON line skips the
 # logging machinery altogether (`JsonAccessLines`), a console line goes through it.
@@ -92,7 +95,7 @@ def configure_logging(level: str = "info", log_format: str = "json") -> None:
     console = resolve_log_format(log_format) == "console"
     colors = console and _colors_wanted(sys.stderr)
     processors: list[Any] = [
-        structlog.contextvars.merge_contextvars,
+        add_request_id,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         # A person at a terminal reads their own clock; collectors get UTC.
@@ -257,7 +260,7 @@ class RequestContext:
                 sent += _content_length(headers)
             await send(message)
 
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        bound = _REQUEST_ID.set(request_id)
         try:
             await self.app(scope, counted_receive, send_with_id)
         except ClientDisconnect:
@@ -274,14 +277,14 @@ class RequestContext:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            route = _route_template(scope)
-            method = scope["method"] if scope["method"] in _METHODS else "other"
-            _labelled(REQUESTS, method, route, str(status)).inc()
-            _labelled(LATENCY, method, route).observe(elapsed)
+            route = scope.get("route")
+            series = _series(scope["method"], getattr(route, "path", None), status)
+            series.requests.inc()
+            series.latency.observe(elapsed)
             if received:
-                _labelled(RECEIVED, method, route).inc(received)
+                series.received.inc(received)
             if sent:
-                _labelled(SENT, method, route).inc(sent)
+                series.sent.inc(sent)
             if access_log.isEnabledFor(logging.INFO):
                 _write_access_line(
                     AccessLine(
@@ -293,7 +296,15 @@ class RequestContext:
                         _client(scope),
                     )
                 )
-            structlog.contextvars.unbind_contextvars("request_id")
+            _REQUEST_ID.reset(bound)
+
+
+def add_request_id(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: the id of the request being served, on every line logged in it."""
+    request_id = _REQUEST_ID.get()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event
 
 
 def _client(scope: Scope) -> str:
@@ -315,7 +326,7 @@ def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             text = value.decode("latin-1")
-            return text if _REQUEST_ID.fullmatch(text) else None
+            return text if _SANE_REQUEST_ID.fullmatch(text) else None
     return None
 
 
@@ -326,14 +337,35 @@ def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
     return 0
 
 
-@functools.cache
-def _labelled(metric: Any, *labels: str) -> Any:
-    """The metric's series for these labels, looked up once (`labels()` was about 5 µs of
-    every request). Bounded: routes are templates, methods one of `_METHODS` or `other`."""
-    return metric.labels(*labels)
+class _Series:
+    """One (method, route, status)'s series of the HTTP metrics, looked up once.
+
+    `labels()` was about 5 µs of every request; here a request makes one dict lookup. The
+    keys are bounded: routes are the app's templates (or None), methods one of `_METHODS` or
+    `other`, statuses what the app answers.
+    """
+
+    __slots__ = ("latency", "received", "requests", "sent")
+
+    def __init__(self, method: str, route: str, status: int) -> None:
+        self.requests = REQUESTS.labels(method, route, str(status))
+        self.latency = LATENCY.labels(method, route)
+        self.received = RECEIVED.labels(method, route)
+        self.sent = SENT.labels(method, route)
 
 
-def _route_template(scope: Scope) -> str:
-    # Label by route template, not raw path, so ids don't explode the metric's cardinality.
-    route = scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+_SERIES: dict[tuple[str, str | None, int], _Series] = {}
+
+
+def _series(method: str, route: str | None, status: int) -> _Series:
+    """The series of a request to `route` (its path template; None: no route matched)."""
+    if method not in _METHODS:
+        # A client may send any token as its method: a series per made-up one would let
+        # anyone grow the metrics (and this table) without bound.
+        method = "other"
+    key = (method, route, status)
+    found = _SERIES.get(key)
+    if found is None:
+        # Labelled by route template, not raw path, so ids don't explode the cardinality.
+        found = _SERIES[key] = _Series(method, route or "unmatched", status)
+    return found

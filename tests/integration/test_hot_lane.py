@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from filedock.observability import REQUESTS, _labelled
+from filedock.observability import REQUESTS
 from tests.integration.in_process import in_process_app
 
 SIGNED_URL = "/v1/files/signed-url?filename=report.pdf"
@@ -22,7 +22,7 @@ ORIGIN = "https://app.example.org"
 async def test_a_plain_routes_answer_carries_its_request_id_and_is_counted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    series = _labelled(REQUESTS, "GET", "/v1/files/signed-url", "401")
+    series = REQUESTS.labels("GET", "/v1/files/signed-url", "401")
     before = series._value.get()
     async with in_process_app(tmp_path, monkeypatch) as running:
         response = await running.http.get(SIGNED_URL, headers={"X-Request-ID": "lane-1"})

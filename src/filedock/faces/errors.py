@@ -7,7 +7,6 @@ that router (request validation included) and hands any exception to `render`.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -108,16 +107,16 @@ def plain_route(render: Renderer) -> type[APIRoute]:
             self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, Any]
         ) -> None:
             """Answer a request already known to be this route's (path and method), with the
-            parameters its path held."""
+            parameters its path held. `plain` above, inlined: a frame less a request."""
             scope["route"] = self
             scope["endpoint"] = self.endpoint
             scope["path_params"] = path_params
-            response = await self._plain(Request(scope, receive, send))
+            request = Request(scope, receive, send)
+            try:
+                response: Response = await self.endpoint(request)
+            except Exception as exc:
+                response = _answer(request, exc, render)
             await response(scope, receive, send)
-
-        @functools.cached_property
-        def _plain(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-            return self.get_route_handler()
 
     return PlainRoute
 
