@@ -28,6 +28,18 @@ def test_a_json_answer_is_byte_for_byte_a_json_response(body: Any) -> None:
     assert answer.status_code == response.status_code == 201
 
 
+@pytest.mark.parametrize("body", BODIES)
+@pytest.mark.parametrize("status", [200, 201, 404, 204, 304, 101])
+def test_a_plain_json_answer_has_a_json_responses_headers_for_every_status(
+    body: Any, status: int
+) -> None:
+    answer = JSONAnswer(body, status)
+    response = JSONResponse(body, status)
+    assert answer.body == response.body
+    assert answer.raw_headers == response.raw_headers
+    assert answer.status_code == response.status_code == status
+
+
 def test_a_json_answer_refuses_what_json_cannot_hold_as_json_response_does() -> None:
     for value in (math.nan, math.inf):
         with pytest.raises(ValueError):
