@@ -24,8 +24,18 @@ def create_engine(url: str) -> AsyncEngine:
         # separate connections wait in its busy handler, which sleeps in steps of up to
         # 100 ms (measured: p99 of signed-URL requests near 1 s at 16 clients). Queued on one
         # connection they wait microseconds. Transactions here are short and never nest.
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
+        # Returned, the connection is rolled back only if it holds a transaction: SQLAlchemy's
+        # default rolls back every time, a hop to aiosqlite's thread and back even with
+        # nothing to undo (a 1 KB upload served alone: 1.38 → 0.99 ms in-process).
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": 30},
+            pool_size=1,
+            max_overflow=0,
+            pool_reset_on_return=None,
+        )
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
+        event.listen(engine.sync_engine.pool, "reset", _roll_back_if_in_transaction)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
@@ -53,3 +63,16 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _roll_back_if_in_transaction(dbapi_connection: Any, _record: Any, state: Any) -> None:
+    """The pool's reset of a returned SQLite connection (`pool_reset_on_return=None` leaves it
+    to this): a rollback when a transaction is open, nothing otherwise."""
+    if not state.asyncio_safe or state.transaction_was_reset:
+        # As SQLAlchemy's own reset: no I/O from the garbage collector (the connection is
+        # discarded instead), and none after the `Connection` already rolled back.
+        return
+    # sqlite3's `in_transaction` reads the library's autocommit flag: no I/O, any thread.
+    sqlite = dbapi_connection.driver_connection._conn
+    if sqlite is None or sqlite.in_transaction:
+        dbapi_connection.rollback()
