@@ -72,7 +72,10 @@ def _roll_back_if_in_transaction(dbapi_connection: Any, _record: Any, state: Any
         # As SQLAlchemy's own reset: no I/O from the garbage collector (the connection is
         # discarded instead), and none after the `Connection` already rolled back.
         return
-    # sqlite3's `in_transaction` reads the library's autocommit flag: no I/O, any thread.
-    sqlite = dbapi_connection.driver_connection._conn
-    if sqlite is None or sqlite.in_transaction:
+    try:
+        # aiosqlite reads sqlite3's `in_transaction`, the library's autocommit flag: no I/O.
+        idle = not dbapi_connection.driver_connection.in_transaction
+    except ValueError:
+        idle = False  # already closed: the rollback reports it, as SQLAlchemy's own reset does
+    if not idle:
         dbapi_connection.rollback()
