@@ -2,8 +2,8 @@
 (db/session.py).
 
 SQLAlchemy's default rolls back every connection checked in; on aiosqlite that is a hop to the
-connection's thread and back each time, even with nothing to roll back (measured: a 1 KB
-upload, served one at a time, 1.38 ms → 0.99 ms without it). What must stay true is what the
+connection's thread and back each time, even with nothing to roll back (counted: a 1 KB
+upload served alone made two hops, now one). What must stay true is what the
 reset is for: whatever a returned connection left uncommitted never reaches the next user.
 """
 
