@@ -35,7 +35,7 @@ from importlib import metadata
 from pathlib import Path
 
 from processes import RssSampler, cpu_seconds, proc_kb, process_tree, stop
-from upload_refs import Bare, bare_serving, small_file_rounds, small_lines
+from upload_refs import Bare, bare_in_memory, bare_serving, small_file_rounds, small_lines
 
 MB = 1_000_000
 CHUNK = 16 * 1024 * 1024
@@ -293,12 +293,18 @@ def main() -> None:
                 warm(big)
                 runs[name].append(timed(command))
                 copy.unlink(missing_ok=True)
-        with nginx_serving(work) as nginx, bare_serving(work) as bare:
+        with (
+            nginx_serving(work) as nginx,
+            bare_serving(work) as bare,
+            bare_in_memory(work) as in_memory,
+        ):
             fd = filedock_runs(work, big, size, args, nginx, bare)
             # Separate servers: the first processes nothing (as with `filedock worker`
             # processes elsewhere), the second processes each file as `serve` does by default.
             small = {
-                worker: small_file_rounds(work, filedock_command(), bare, args, worker=worker)
+                worker: small_file_rounds(
+                    work, filedock_command(), bare, in_memory, args, worker=worker
+                )
                 for worker in (False, True)
             }
     finally:

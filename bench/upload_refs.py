@@ -7,7 +7,10 @@ to a file and run as its own server, as bench/loadgen.py's BARE_APP is for the s
   second reference of the 1 GiB upload;
 - `POST /small/<id>` writes the body to a file and inserts one row into SQLite (WAL, the
   pragmas filedock uses), the least any upload that records its file must do: the reference
-  of the small-file case.
+  of the small-file case. It does both inline, one request after another, so on a disk whose
+  latency comes and goes its rate does too (2,400 to 6,200/s here, minutes apart); a second
+  copy with its folder in memory (/dev/shm) runs in each round as well, as information: what
+  the reference does when the disk does not hold it back.
 
 The small-file case loads `POST /v1/file/<id>` with 1 KB bodies from keep-alive connections
 (bench/loadgen.py's run_load), each request with an id never used before.
@@ -24,6 +27,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from argparse import Namespace
@@ -31,7 +35,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import overload
+from typing import NamedTuple, overload
 
 from loadgen import LoadResult, fetch_once, run_load
 from processes import cpu_seconds, process_tree, stop
@@ -107,10 +111,35 @@ class Bare:
     pid: int
 
 
+class SmallRound(NamedTuple):
+    """One round of the small-file case: filedock, the reference right after, and the
+    reference with its folder in memory (None where there is no /dev/shm)."""
+
+    filedock: LoadResult
+    bare: LoadResult
+    in_memory: LoadResult | None
+
+
 @contextlib.contextmanager
-def bare_serving(work: Path) -> Iterator[Bare]:
-    """Write and start the bare upload app; yields its base URL and pid."""
-    folder = work / "bare-uploads"
+def bare_in_memory(work: Path) -> Iterator[Bare | None]:
+    """The bare upload app with its folder on /dev/shm (a tmpfs), or None without one."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="filedock-bench-", dir=shm))
+    try:
+        with bare_serving(work, folder=folder) as bare:
+            yield bare
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def bare_serving(work: Path, *, folder: Path | None = None) -> Iterator[Bare]:
+    """Write and start the bare upload app (its files and database in `folder`, by default
+    in `work`); yields its base URL and pid."""
+    folder = folder or work / "bare-uploads"
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "objects").mkdir(parents=True)
     (folder / "bare_uploads.py").write_text(BARE_UPLOAD_APP)
@@ -119,7 +148,7 @@ def bare_serving(work: Path) -> Iterator[Bare]:
         port = int(sock.getsockname()[1])
     env = {**os.environ, "PYTHONPATH": str(folder), "BARE_FOLDER": str(folder)}
     command = [sys.executable, str(folder / "bare_uploads.py"), str(port)]
-    with open(work / "bare-uploads.log", "wb") as log:
+    with open(work / f"{folder.name}.log", "wb") as log:
         server = subprocess.Popen(command, stdout=log, stderr=log, env=env, cwd=folder)
         descendants: list[int] = []
         try:
@@ -166,24 +195,30 @@ def small_file_load(
     fd_pid: int,
     token: str,
     bare: Bare,
+    in_memory: Bare | None,
     *,
     concurrency: int,
     seconds: float,
     warmup: float,
     prefix: str,
-) -> tuple[LoadResult, LoadResult]:
-    """1 KB uploads at `concurrency`: filedock, then the bare endpoint right after."""
+) -> SmallRound:
+    """1 KB uploads at `concurrency`: filedock, then the bare endpoint right after, then the
+    bare endpoint with its folder in memory."""
     body = os.urandom(SMALL_BYTES)
-    bare_port = int(bare.base.rsplit(":", 1)[1])
     kinds = {"Content-Type": "application/octet-stream"}
     filedock = FreshUploads(
         fd_port, f"/v1/file/{prefix}-", {**kinds, "Authorization": f"Bearer {token}"}, body
     )
-    reference = FreshUploads(bare_port, f"/small/{prefix}-", kinds, body)
+    loads = [(fd_port, fd_pid, filedock)]
+    for reference in (bare, in_memory):
+        if reference is not None:
+            port = int(reference.base.rsplit(":", 1)[1])
+            uploads = FreshUploads(port, f"/small/{prefix}-", kinds, body)
+            loads.append((port, reference.pid, uploads))
 
-    async def measure() -> tuple[LoadResult, LoadResult]:
+    async def measure() -> list[LoadResult]:
         results = []
-        for port, pid, requests in ((fd_port, fd_pid, filedock), (bare_port, bare.pid, reference)):
+        for port, pid, requests in loads:
             status, answer = await fetch_once(HOST, port, requests.next_request())
             if status != 200:
                 raise RuntimeError(f"small upload to port {port} answered {status}: {answer!r}")
@@ -192,14 +227,21 @@ def small_file_load(
                     HOST, port, requests, concurrency, seconds, warmup, lambda p=pid: cpu_seconds(p)
                 )
             )
-        return results[0], results[1]
+        return results
 
-    return asyncio.run(measure())
+    results = asyncio.run(measure())
+    return SmallRound(results[0], results[1], results[2] if in_memory is not None else None)
 
 
 def small_file_rounds(
-    work: Path, command: str, bare: Bare, args: Namespace, *, worker: bool
-) -> list[tuple[LoadResult, LoadResult]]:
+    work: Path,
+    command: str,
+    bare: Bare,
+    in_memory: Bare | None,
+    args: Namespace,
+    *,
+    worker: bool,
+) -> list[SmallRound]:
     """A fresh `filedock serve` (its in-process job worker on or off), loaded with 1 KB
     uploads `args.small_rounds` times, each round paired with the bare endpoint."""
     data = work / f"filedock-small-{'worker' if worker else 'no-worker'}"
@@ -237,6 +279,7 @@ def small_file_rounds(
                         server.pid,
                         token,
                         bare,
+                        in_memory,
                         concurrency=args.small_concurrency,
                         seconds=args.small_seconds,
                         warmup=1.0,
@@ -250,13 +293,11 @@ def small_file_rounds(
     return rounds
 
 
-def small_lines(
-    rounds: list[tuple[LoadResult, LoadResult]], concurrency: int, *, worker: bool
-) -> None:
+def small_lines(rounds: list[SmallRound], concurrency: int, *, worker: bool) -> None:
     """The small-file rows: median rates over the rounds, and the median of per-round ratios."""
-    fd_rate = statistics.median(fd.rate for fd, _ in rounds)
-    bare_rate = statistics.median(bare.rate for _, bare in rounds)
-    ratio = statistics.median(fd.rate / bare.rate for fd, bare in rounds)
+    fd_rate = statistics.median(fd.rate for fd, _, _ in rounds)
+    bare_rate = statistics.median(bare.rate for _, bare, _ in rounds)
+    ratio = statistics.median(fd.rate / bare.rate for fd, bare, _ in rounds)
 
     def spread(rates: list[float]) -> str:
         return f"{min(rates):.0f}-{max(rates):.0f}"
@@ -265,17 +306,25 @@ def small_lines(
     print(f"1 KB uploads, c={concurrency}, {what}:")
     print(
         f"{'  bare write + insert (reference)':<34} {bare_rate:>8.0f}/s "
-        f"{spread([bare.rate for _, bare in rounds]):>11}"
+        f"{spread([bare.rate for _, bare, _ in rounds]):>11}"
     )
     print(
         f"{'  filedock POST /v1/file/<id>':<34} {fd_rate:>8.0f}/s "
-        f"{spread([fd.rate for fd, _ in rounds]):>11} {ratio:>11.2f}x bare  >= 0.50x  "
+        f"{spread([fd.rate for fd, _, _ in rounds]):>11} {ratio:>11.2f}x bare  >= 0.50x  "
         + ("PASS" if ratio >= 0.5 else "MISS  <<<")
     )
-    cpu = statistics.median(fd.server_cpu / fd.seconds for fd, _ in rounds)
-    bare_cpu = statistics.median(bare.server_cpu / bare.seconds for _, bare in rounds)
+    in_memory = [(fd, memory) for fd, _, memory in rounds if memory is not None]
+    if in_memory:
+        memory_rates = [memory.rate for _, memory in in_memory]
+        against = statistics.median(fd.rate / memory.rate for fd, memory in in_memory)
+        print(
+            f"{'  same bare, folder in memory':<34} {statistics.median(memory_rates):>8.0f}/s "
+            f"{spread(memory_rates):>11} {against:>11.2f}x       info"
+        )
+    cpu = statistics.median(fd.server_cpu / fd.seconds for fd, _, _ in rounds)
+    bare_cpu = statistics.median(bare.server_cpu / bare.seconds for _, bare, _ in rounds)
     print(f"  server CPU (cores, median): filedock {cpu:.2f}, bare {bare_cpu:.2f}")
-    statuses = sum((fd.statuses for fd, _ in rounds), start=Counter[int]())
+    statuses = sum((fd.statuses for fd, _, _ in rounds), start=Counter[int]())
     if set(statuses) != {200}:
         print(f"  filedock's small uploads answered {dict(statuses)}")
 
