@@ -187,9 +187,7 @@ def load_levels(
     return asyncio.run(measure())
 
 
-def two_worker_levels(
-    port: int, pid: int, key: str, args: argparse.Namespace
-) -> list[LoadResult]:
+def two_worker_levels(port: int, pid: int, key: str, args: argparse.Namespace) -> list[LoadResult]:
     """The same load on `filedock serve --workers 2`, at each level (issue 14: scaling)."""
     users = [str(uuid.uuid4()) for _ in range(args.users)]
     requests = [
@@ -344,6 +342,20 @@ def report(
             f"{ratio:.2f}x 1 worker",
             ">= 1.70x",
             verdict(ratio >= 1.7),
+        )
+        # Information, not a verdict: whether a second worker adds as much as the cores it
+        # gets (no shared bottleneck), or the machine has no cores left to give it.
+        single = one[pair.concurrency]
+        per_core = [
+            r.rate * r.seconds / r.server_cpu if r.server_cpu else 0.0 for r in (single, pair)
+        ]
+        print(
+            f"  per server CPU-second: 1 worker {per_core[0]:.0f}, 2 workers {per_core[1]:.0f} "
+            f"({per_core[1] / per_core[0] if per_core[0] else 0:.2f}x); cores used, server + "
+            f"client: 1 worker {single.server_cpu / single.seconds:.2f} + "
+            f"{single.client_cpu / single.seconds:.2f}, 2 workers "
+            f"{pair.server_cpu / pair.seconds:.2f} + {pair.client_cpu / pair.seconds:.2f} "
+            f"of {os.cpu_count()}"
         )
     median = {name: statistics.median(secs) for name, secs in times.items()}
     for name, what in (

@@ -36,3 +36,16 @@ def test_building_the_extract_engines_loads_neither_duckdb_nor_sqlglot(tmp_path:
 def test_importing_filedock_does_not_read_package_metadata(tmp_path: Path) -> None:
     modules = loaded_after("import filedock", tmp_path)
     assert "filedock" in modules and "importlib.metadata" not in modules
+
+
+def test_the_served_app_does_not_load_xml(tmp_path: Path) -> None:
+    # The blobs face escapes its XML through `html` (loaded anyway): `xml.sax` cost 0.6 MB.
+    modules = loaded_after(
+        "import sys\n"
+        "sys.modules.setdefault('rich', None)\n"  # as filedock.server does
+        "from filedock.app import asgi\n"
+        "asgi()\n",
+        tmp_path,
+    )
+    assert "filedock.faces.blobs" in modules
+    assert not {name for name in modules if name == "xml" or name.startswith("xml.")}

@@ -10,7 +10,8 @@ the object store is the local folder; with S3, clients talk to S3 itself.
 
 from __future__ import annotations
 
-from xml.sax.saxutils import escape
+from functools import partial
+from html import escape as _html_escape
 
 from fastapi import Request, Response
 
@@ -24,6 +25,9 @@ from filedock.faces.form_upload import FormUpload
 from filedock.faces.openapi import documented_as
 from filedock.ports.presign import BLOBS_PATH, attachment_disposition
 
+# XML text: `&`, `<` and `>` escaped (what `xml.sax.saxutils.escape` does), through `html`,
+# which the app has loaded anyway: `xml.sax` would cost the served process 0.6 MB for this.
+escape = partial(_html_escape, quote=False)
 # S3's error codes, by the status this face answers with.
 _S3_CODES = {
     400: "InvalidRequest",
