@@ -39,7 +39,7 @@ def test_importing_filedock_does_not_read_package_metadata(tmp_path: Path) -> No
 
 
 def test_the_served_app_does_not_load_xml(tmp_path: Path) -> None:
-    # The blobs face escapes its XML through `html` (loaded anyway): `xml.sax` cost 0.6 MB.
+    # The blobs face escapes its XML through `html` (loaded anyway): `xml.sax` cost 0.2 MB.
     modules = loaded_after(
         "import sys\n"
         "sys.modules.setdefault('rich', None)\n"  # as filedock.server does
