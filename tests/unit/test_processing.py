@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import hashlib
 import random
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -13,6 +14,7 @@ from filedock.core.model import FileStatus
 from filedock.core.principal import Principal
 from filedock.core.processing import FileProcessor
 from filedock.core.upload_policy import FORM_COMMAND_POLICY, SIGNED_URL_POLICY, UploadPolicy
+from filedock.ports.scanner import ScanVerdict
 from tests.unit.memory_ports import MemoryRecords, MemoryScanner, MemoryStore
 from tests.unit.upload_world import new_world
 
@@ -43,6 +45,41 @@ async def test_processing_marks_an_intact_upload_ready(
     await uploaded(ports)
     assert await FileProcessor(records, store, MemoryScanner()).process("f") is FileStatus.READY
     assert records.files["f"].status is FileStatus.READY
+
+
+class SmallChunkStore(MemoryStore):
+    """Streams objects in 100 kB pieces, as a store whose chunks are smaller than a hash batch."""
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        async for chunk in super().read(key, start, end):
+            for offset in range(0, len(chunk), 100_000):
+                yield chunk[offset : offset + 100_000]
+
+
+class FirstChunksScanner:
+    """Decides after three chunks and stops reading, as clamd may."""
+
+    async def scan(self, chunks: AsyncIterable[bytes]) -> ScanVerdict:
+        seen = 0
+        async for _ in chunks:
+            seen += 1
+            if seen == 3:
+                break
+        return ScanVerdict(clean=True, signature=None, scanned_bytes=300_000)
+
+
+async def test_a_scanner_that_stops_early_still_leaves_the_checksum_of_every_byte() -> None:
+    # The hash is taken a MiB at a time: the pieces the scanner read before it stopped are
+    # hashed with the rest, not lost between the scan and the drain after it.
+    records, store = MemoryRecords(), SmallChunkStore()
+    data = random.Random(7).randbytes(2_500_000)
+    await FileService(records, store, max_upload_bytes=len(data)).upload(
+        ALICE, "f", "application/octet-stream", body(data)
+    )
+    status = await FileProcessor(records, store, FirstChunksScanner()).process("f")
+    assert status is FileStatus.READY, records.files["f"].status_reason
+    assert records.files["f"].sha256 == hashlib.sha256(data).hexdigest()
+    assert records.files["f"].size == len(data)
 
 
 async def test_processing_twice_is_harmless(ports: tuple[MemoryRecords, MemoryStore]) -> None:

@@ -12,7 +12,6 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from filedock.core.entropy import random_hex
 from filedock.core.errors import (
@@ -108,7 +107,6 @@ class Download:
     """A ready file and the means to send its bytes."""
 
     file: File
-    local_path: Path | None
     _store: ObjectStore
 
     @property
@@ -288,7 +286,7 @@ class FileService:
         """A ready file's bytes, once processing has decided (`settled`); anything not
         `ready` then is refused with `NotReady`."""
         file = servable(await self._settled(principal, file_id))
-        return Download(file, self._store.local_path(file.storage_key), self._store)
+        return Download(file, self._store)
 
     async def issue_download_url(
         self, principal: Principal, file_id: str, *, expires_in: int | None = None
@@ -327,7 +325,7 @@ class FileService:
         if file is None or file.status is FileStatus.DELETED:
             raise NotFound("no object at this key")
         file = servable(file)
-        return Download(file, self._store.local_path(storage_key), self._store)
+        return Download(file, self._store)
 
     async def delete(self, principal: Principal, file_id: str) -> File:
         """Mark the file deleted, then remove its object and record; returns it as it was."""

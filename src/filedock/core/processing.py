@@ -31,6 +31,8 @@ SNIFF_BYTES = 64 * 1024
 # Chunks up to this size are hashed on the event loop (tens of microseconds): a thread hop
 # costs more than that (the local store's writes draw the same line, INLINE_BYTES).
 INLINE_HASH_BYTES = 64 * 1024
+# Larger objects are hashed in batches of this size, each in one thread hop.
+HASH_BATCH_BYTES = 1024 * 1024
 
 
 class FileProcessor:
@@ -195,19 +197,21 @@ class _Reading:
         self._source = source
         self._digest = hashlib.sha256()
         self._head = bytearray()
+        self._unhashed: list[bytes] = []
+        self._unhashed_size = 0
         self.size = 0
 
     async def chunks(self) -> AsyncIterator[bytes]:
         async for chunk in self._source:
-            if len(chunk) <= INLINE_HASH_BYTES:
-                self._digest.update(chunk)
-            else:
-                # Hashing a MiB takes milliseconds; in a thread it leaves the server responsive.
-                await asyncio.to_thread(self._digest.update, chunk)
+            self._unhashed.append(chunk)
+            self._unhashed_size += len(chunk)
+            if self._unhashed_size >= HASH_BATCH_BYTES:
+                await self._hash_unhashed()
             if len(self._head) < SNIFF_BYTES:
                 self._head += chunk[: SNIFF_BYTES - len(self._head)]
             self.size += len(chunk)
             yield chunk
+        await self._hash_unhashed()
 
     async def drain(self) -> None:
         async for _ in self.chunks():
@@ -219,7 +223,25 @@ class _Reading:
 
     @property
     def sha256(self) -> str:
+        assert not self._unhashed, "read to the end first"
         return self._digest.hexdigest()
+
+    async def _hash_unhashed(self) -> None:
+        """Hash what came since the last batch: a MiB at a time whatever the store's chunk
+        size, so one thread hop a MiB. Kept on the reading, not in `chunks`, because a
+        scanner may stop early and `drain` then goes on with a second `chunks`."""
+        pieces, size = self._unhashed, self._unhashed_size
+        self._unhashed, self._unhashed_size = [], 0
+        if size <= INLINE_HASH_BYTES:
+            _update(self._digest, pieces)
+        else:
+            # Hashing a MiB takes milliseconds; in a thread it leaves the server responsive.
+            await asyncio.to_thread(_update, self._digest, pieces)
+
+
+def _update(digest: hashlib._Hash, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        digest.update(piece)
 
 
 def _too_large(size: int, policy: UploadPolicy) -> str:
