@@ -30,11 +30,12 @@ from filedock.core.download_model import CLEAR_EXTRACT_JOB, EXTRACTS_PREFIX, RUN
 from filedock.core.downloads import DownloadService
 from filedock.core.end_users import EndUserAuthenticator
 from filedock.core.extracts import ExtractRunner, ExtractSettings
-from filedock.core.files import PRIVATE_PREFIX, PROCESS_FILE_JOB, FileService, ReadWait
+from filedock.core.files import PRIVATE_PREFIX, PROCESS_FILE_JOB, FileService
 from filedock.core.model import FileStatus
 from filedock.core.operations import Check, Operations, SharedSecret
 from filedock.core.processing import FileProcessor
 from filedock.core.rate_limit import RateLimiter
+from filedock.core.read_wait import Decisions, ReadWait
 from filedock.core.reconcile import Reconciler
 from filedock.core.schedules import ScheduleDocuments, ScheduleRules
 from filedock.core.services import Services
@@ -207,7 +208,9 @@ def build_runtime(settings: Settings) -> Runtime:
     jobs = SqlJobQueue(sessions, on_enqueue=wake_workers)
     policies = upload_policies(settings)
     scanner = open_scanner(settings)
-    processor = FileProcessor(records, store, scanner, policies)
+    # Reads waiting for a file are woken when this process's worker decides it.
+    decisions = Decisions()
+    processor = FileProcessor(records, store, scanner, policies, decisions=decisions)
     download_requests = SqlDownloadRequests(sessions, on_enqueue=wake_workers)
     catalogue_items = SqlCatalogueItems(sessions)
     executors = extract_executors(settings, store)
@@ -232,7 +235,7 @@ def build_runtime(settings: Settings) -> Runtime:
     upload_grants = UploadGrants.from_app_secret(settings.jwt_secret.get_secret_value(), policies)
     uploads = UploadService(records, store, policies, grants=grants, upload_grants=upload_grants)
     # Reads of a file on its way wait for processing; a pending one's bytes are looked for.
-    read_wait = ReadWait(limit=timedelta(seconds=settings.read_wait_seconds))
+    read_wait = ReadWait(limit=timedelta(seconds=settings.read_wait_seconds), decisions=decisions)
     bearer = bearer_verifier(settings)
     catalogue = CatalogueService(
         catalogue_items,

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from filedock.core.files import ReadWait
+from filedock.core.read_wait import ReadWait
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""A read of a file still being processed waits for the outcome (core/files.py `settled`).
+"""A read of a file still being processed waits for the outcome (core/read_wait.py `settled`).
 
 Seeds 000, 001 and 004 read right after an upload. Time here is `FakeTime`: sleeping moves
 its clock at once, and `on_sleep` plays what the worker does meanwhile.
@@ -6,6 +6,7 @@ its clock at once, and `on_sleep` plays what the worker does meanwhile.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ from filedock.core.files import FileService
 from filedock.core.model import FileStatus
 from filedock.core.principal import COGNITO_REALM, Principal
 from filedock.core.processing import FileProcessor
+from filedock.core.read_wait import Decisions, ReadWait
 from filedock.core.schedules import ScheduleDocuments, ScheduleRules
 from filedock.core.upload_policy import SIGNED_URL_POLICY, UploadPolicy
 from filedock.core.uploads import UploadService
@@ -156,3 +158,38 @@ async def test_a_schedule_document_never_processed_is_not_ready_after_the_wait(
     with pytest.raises(NotReady):
         await world.schedules.read_url(OWNER, attached.file.id)
     assert sum(world.time.sleeps) == pytest.approx(10)
+
+
+async def test_a_waiting_read_is_answered_when_processing_here_decides_not_at_next_poll() -> None:
+    # Real time here: the read's polls are a minute apart, so only the decision can end its
+    # wait within the test's few seconds.
+    records, store, decisions = MemoryRecords(), MemoryStore(), Decisions()
+    processor = FileProcessor(records, store, MemoryScanner(), POLICIES, decisions=decisions)
+    wait = ReadWait(limit=timedelta(minutes=5), first_poll=60, max_poll=60, decisions=decisions)
+    files = FileService(records, store, max_upload_bytes=10**6, read_wait=wait)
+    await files.upload(ALICE, "f", "application/pdf", body(PDF))
+
+    read = asyncio.create_task(files.open_download(ALICE, "f"))
+    await asyncio.sleep(0.05)  # the read has seen `uploaded` and sleeps towards its next poll
+    assert not read.done()
+    assert await processor.process("f") is FileStatus.READY
+    download = await asyncio.wait_for(read, timeout=5)
+    assert download.file.status is FileStatus.READY
+    assert decisions.waiting_for() == set()  # the read left nothing behind
+
+
+async def test_a_decision_made_elsewhere_is_still_found_by_the_poll() -> None:
+    # Another process's worker (`filedock worker`) decides: nothing wakes the read here, its
+    # next poll finds the outcome.
+    records, store = MemoryRecords(), MemoryStore()
+    elsewhere = FileProcessor(records, store, MemoryScanner(), POLICIES, decisions=Decisions())
+    wait = ReadWait(limit=timedelta(minutes=5), first_poll=0.2, max_poll=0.2, decisions=Decisions())
+    files = FileService(records, store, max_upload_bytes=10**6, read_wait=wait)
+    await files.upload(ALICE, "f", "application/pdf", body(PDF))
+
+    read = asyncio.create_task(files.open_download(ALICE, "f"))
+    await asyncio.sleep(0.05)
+    assert await elsewhere.process("f") is FileStatus.READY
+    assert not read.done()  # not woken: the decision was made by another Decisions
+    download = await asyncio.wait_for(read, timeout=5)
+    assert download.file.status is FileStatus.READY

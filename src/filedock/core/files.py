@@ -6,12 +6,10 @@ limits on the body, and which content may be shown inline.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from filedock.core.entropy import random_hex
 from filedock.core.errors import (
@@ -33,6 +31,7 @@ from filedock.core.file_input import (
 from filedock.core.lifecycle import FileLifecycle, claim_open, reachable
 from filedock.core.model import File, FileStatus, media_type
 from filedock.core.principal import Principal
+from filedock.core.read_wait import ReadWait, settled
 from filedock.core.signing import DownloadLink, SignedGrants, share_lifetime
 from filedock.core.upload_policy import admitted_body
 from filedock.ports.jobs import JobRequest
@@ -49,9 +48,6 @@ PROCESS_FILE_JOB = "process_file"
 PRIVATE_PREFIX = "files/"
 # Uploads declaring more bytes than this check that their id is free before storing anything.
 EARLY_ID_CHECK_BYTES = 1024 * 1024
-# How long a read of a file still being processed waits for the outcome (seeds 000, 001 and
-# 004 read right after an upload, and know no 409 there); FILEDOCK_READ_WAIT_SECONDS.
-DEFAULT_READ_WAIT = timedelta(seconds=10)
 # A listing's page size: its default and its most.
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
@@ -142,46 +138,6 @@ class Download:
             extra={"id": self.file.id, "key": self.file.storage_key},
         )
         return NotFound("the file's content is gone")
-
-
-@dataclass(frozen=True, slots=True)
-class ReadWait:
-    """How long a read of a file still being processed waits for the outcome.
-
-    The record is polled with short sleeps growing from `first_poll` to `max_poll` seconds;
-    each poll borrows a pooled connection for its one query only, so a waiting read holds
-    none. The clock and the sleep are injectable, for tests.
-    """
-
-    limit: timedelta = DEFAULT_READ_WAIT
-    first_poll: float = 0.1
-    max_poll: float = 0.25
-    monotonic: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-
-
-# What processing has still to decide. A `pending` file waits for bytes nobody may be
-# sending: it is answered at once, after its reader checked the store for them.
-_ON_ITS_WAY = frozenset({FileStatus.UPLOADED, FileStatus.PROCESSING})
-
-
-async def settled(read: Callable[[], Awaitable[File]], wait: ReadWait) -> File:
-    """The file `read` returns once processing has decided, or as it is when `wait` ends.
-
-    Every read that serves bytes comes here first (hasura GET, signed-url download-url,
-    schedules get_s3_object); `servable` then serves or refuses what it returns.
-    """
-    file = await read()
-    deadline = wait.monotonic() + wait.limit.total_seconds()
-    pause = wait.first_poll
-    while file.status in _ON_ITS_WAY:
-        remaining = deadline - wait.monotonic()
-        if remaining <= 0:
-            break
-        await wait.sleep(min(pause, remaining))
-        pause = min(pause * 2, wait.max_poll)
-        file = await read()
-    return file
 
 
 class FileService:

@@ -21,6 +21,7 @@ from typing import Any
 from filedock.core.files import PRIVATE_PREFIX, Clock, utc_now
 from filedock.core.lifecycle import FileLifecycle, LostRace
 from filedock.core.model import File, FileStatus
+from filedock.core.read_wait import Decisions
 from filedock.core.sniffing import EXECUTABLES, detect_type, type_agrees
 from filedock.core.upload_policy import EMPTY_FILE, POLICY_LABEL, UploadPolicy, refuses_empty
 from filedock.ports.metadata import FileRecords
@@ -44,11 +45,14 @@ class FileProcessor:
         policies: Mapping[str, UploadPolicy] | None = None,
         *,
         clock: Clock = utc_now,
+        decisions: Decisions | None = None,
     ) -> None:
+        """`decisions` wakes the reads of this process waiting for a file it decides."""
         self._lifecycle = FileLifecycle(records, clock)
         self._store = store
         self._scanner = scanner
         self._policies = policies or {}
+        self._decisions = decisions or Decisions()
 
     async def process(self, file_id: str) -> FileStatus | None:
         """Process one file; returns its new status, or None when there is nothing to do.
@@ -74,6 +78,7 @@ class FileProcessor:
         except LostRace as lost:
             await self._remove_if_unreferenced(lost.file_id, lost.storage_key)
             return None
+        self._decisions.decided(file_id)
         return decision.status
 
     async def give_up(self, file_id: str, reason: str) -> bool:
@@ -89,6 +94,7 @@ class FileProcessor:
                 await self._lifecycle.move(
                     file, FileStatus.FAILED, reason=f"processing gave up: {reason}"
                 )
+                self._decisions.decided(file_id)
                 return True
             except LostRace:
                 continue

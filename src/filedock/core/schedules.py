@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 from filedock.core.account_model import ApiKey
 from filedock.core.errors import Forbidden, InvalidInput, NotFound
-from filedock.core.files import Clock, Notice, ReadWait, servable, settled, utc_now
+from filedock.core.files import Clock, Notice, servable, utc_now
 from filedock.core.lifecycle import FileLifecycle, may_access
 from filedock.core.model import File, FileStatus
 from filedock.core.principal import COGNITO_REALM, Principal
+from filedock.core.read_wait import ReadWait, settled
 from filedock.core.signing import SignedGrants
 from filedock.core.upload_policy import UploadPolicy, content_type_for, validate_filename
 from filedock.core.uploads import pending_file
