@@ -3,8 +3,9 @@
 Every body streams from the store: the local store reads from the page cache on the event
 loop and from the disk in a thread (ports/local_file_io.py). That beats handing a local file
 to the ASGI server (`http.response.pathsend`), which reads each 128 KiB in a thread of its
-own and pays two thread switches for it: 0.66-0.74 s of CPU a GiB against 0.47-0.60 s here
-(docs/benchmarks.md). Every response carries the headers that keep user bytes inert.
+own and pays two thread switches for it: 0.79 s of CPU a GiB against 0.50 s here, in
+bench/transfer.py on one host (docs/benchmarks.md). Every response carries the headers that
+keep user bytes inert.
 """
 
 from __future__ import annotations

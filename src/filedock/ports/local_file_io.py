@@ -10,6 +10,7 @@ hold one of the store's files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import stat
@@ -28,6 +29,9 @@ ABSENT = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 # Linux's "fail instead of waiting for the disk" flag of preadv2; None where there is none,
 # and then every read large enough to matter goes to a thread.
 _NO_WAIT: int | None = getattr(os, "RWF_NOWAIT", None)
+# What a read from the disk asks the kernel to fetch beyond it (`read_from_disk`).
+PREFETCH_BYTES = 8 * 1024 * 1024
+_WILL_NEED: int | None = getattr(os, "POSIX_FADV_WILLNEED", None)
 
 
 def hash_and_write(
@@ -132,6 +136,20 @@ def read_if_cached(fd: int, offset: int, length: int) -> bytes | None:
         return os.pread(fd, length, offset)
     except OSError as exc:
         raise StoreUnavailable(f"cannot read the object: {exc}") from exc
+
+
+def read_from_disk(fd: int, offset: int, length: int) -> bytes:
+    """`length` bytes of `fd` at `offset`, in a thread: the page cache does not hold them.
+
+    The kernel is asked first to fetch the next `PREFETCH_BYTES` too, without waiting for
+    them: they arrive while the caller works on these (hashing, a scanner, a socket), and
+    its next reads find them in memory (processing 100 MiB written around the page cache:
+    0.46-0.52 s against 0.61-0.70 s without, docs/benchmarks.md).
+    """
+    if _WILL_NEED is not None:
+        with contextlib.suppress(OSError):  # advice only: a refusal changes nothing
+            os.posix_fadvise(fd, offset, length + PREFETCH_BYTES, _WILL_NEED)
+    return os.pread(fd, length, offset)
 
 
 def open_for_reading(path: Path, start: int, key: str) -> BinaryIO:
