@@ -143,8 +143,9 @@ def read_from_disk(fd: int, offset: int, length: int) -> bytes:
 
     The kernel is asked first to fetch the next `PREFETCH_BYTES` too, without waiting for
     them: they arrive while the caller works on these (hashing, a scanner, a socket), and
-    its next reads find them in memory (processing 100 MiB written around the page cache:
-    0.46-0.52 s against 0.61-0.70 s without, docs/benchmarks.md).
+    its next reads find them in memory. Processing uploads written around the page cache:
+    100 MiB in 0.46-0.52 s against 0.61-0.70 s without, 1 GiB in 1.44-1.64 s against
+    2.25-3.45 s (docs/benchmarks.md).
     """
     if _WILL_NEED is not None:
         with contextlib.suppress(OSError):  # advice only: a refusal changes nothing
