@@ -13,7 +13,6 @@ import time
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.fixtures.server import LiveServer
@@ -81,17 +80,9 @@ def test_a_malformed_json_body_is_one_info_line_without_a_traceback(
 def request_counts(server: LiveServer, route: str) -> dict[str, float]:
     """`filedock_http_requests_total` of POSTs to `route`, by status."""
     counts = {}
-    metrics = httpx.get(
-        f"{server.base_url}/metrics",
-        headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
-        timeout=10,
-    )
-    assert metrics.status_code == 200, metrics.text
-    for text in metrics.text.splitlines():
-        if text.startswith("filedock_http_requests_total{") and f'route="{route}"' in text:
-            labels, value = text.rsplit(" ", 1)
-            if 'method="POST"' in labels:
-                counts[labels.split('status="')[1].split('"')[0]] = float(value)
+    for labels, value in server.metric_samples("filedock_http_requests_total", METRICS_TOKEN):
+        if f'route="{route}"' in labels and 'method="POST"' in labels:
+            counts[labels.split('status="')[1].split('"')[0]] = value
     return counts
 
 

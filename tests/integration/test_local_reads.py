@@ -143,14 +143,6 @@ def upload_ready(server: LiveServer, data: bytes) -> str:
 
 def sent_bytes(server: LiveServer) -> float:
     """`filedock_http_sent_bytes_total` of GETs of the hasura download route."""
-    metrics = httpx.get(
-        f"{server.base_url}/metrics",
-        headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
-        timeout=10,
-    )
-    assert metrics.status_code == 200, metrics.text
-    for text in metrics.text.splitlines():
-        series = text.startswith("filedock_http_sent_bytes_total{") and 'method="GET"' in text
-        if series and f'route="{DOWNLOAD_ROUTE}"' in text:
-            return float(text.rsplit(" ", 1)[1])
-    return 0.0
+    samples = server.metric_samples("filedock_http_sent_bytes_total", METRICS_TOKEN)
+    route = f'route="{DOWNLOAD_ROUTE}"'
+    return sum(v for labels, v in samples if 'method="GET"' in labels and route in labels)
