@@ -235,6 +235,9 @@ def test_delete_removes_the_file_from_the_list_and_the_server(visit: Visit) -> N
 
 def test_the_file_picker_opens_from_the_keyboard(visit: Visit) -> None:
     page = visit.page
+    # The page at rest first, its file list loaded: the chooser once did not open in a CI run
+    # (cause not found; the list's loading was the one thing still moving on the page).
+    page.locator("#files-message").filter(has_text="No files yet.").wait_for(timeout=WAIT_MS)
     for _ in range(10):
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.id") == "file-input":
