@@ -193,3 +193,19 @@ async def test_a_decision_made_elsewhere_is_still_found_by_the_poll() -> None:
     assert not read.done()  # not woken: the decision was made by another Decisions
     download = await asyncio.wait_for(read, timeout=5)
     assert download.file.status is FileStatus.READY
+
+
+async def test_two_reads_waiting_for_one_file_are_both_answered_by_its_decision() -> None:
+    records, store, decisions = MemoryRecords(), MemoryStore(), Decisions()
+    processor = FileProcessor(records, store, MemoryScanner(), POLICIES, decisions=decisions)
+    wait = ReadWait(limit=timedelta(minutes=5), first_poll=60, max_poll=60, decisions=decisions)
+    files = FileService(records, store, max_upload_bytes=10**6, read_wait=wait)
+    await files.upload(ALICE, "f", "application/pdf", body(PDF))
+
+    reads = [asyncio.create_task(files.open_download(ALICE, "f")) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    assert decisions.waiting_for() == {"f"}
+    assert await processor.process("f") is FileStatus.READY
+    downloads = await asyncio.wait_for(asyncio.gather(*reads), timeout=5)
+    assert [d.file.status for d in downloads] == [FileStatus.READY, FileStatus.READY]
+    assert decisions.waiting_for() == set()
