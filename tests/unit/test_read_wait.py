@@ -163,11 +163,8 @@ async def test_a_schedule_document_never_processed_is_not_ready_after_the_wait(
 async def test_a_waiting_read_is_answered_when_processing_here_decides_not_at_next_poll() -> None:
     # Real time here: the read's polls are a minute apart, so only the decision can end its
     # wait within the test's few seconds.
-    records, store, decisions = MemoryRecords(), MemoryStore(), Decisions()
-    processor = FileProcessor(records, store, MemoryScanner(), POLICIES, decisions=decisions)
-    wait = ReadWait(limit=timedelta(minutes=5), first_poll=60, max_poll=60, decisions=decisions)
-    files = FileService(records, store, max_upload_bytes=10**6, read_wait=wait)
-    await files.upload(ALICE, "f", "application/pdf", body(PDF))
+    decisions = Decisions()
+    files, processor = await uploaded_with_decisions(60, reads=decisions, processing=decisions)
 
     read = asyncio.create_task(files.open_download(ALICE, "f"))
     await asyncio.sleep(0.05)  # the read has seen `uploaded` and sleeps towards its next poll
@@ -181,11 +178,7 @@ async def test_a_waiting_read_is_answered_when_processing_here_decides_not_at_ne
 async def test_a_decision_made_elsewhere_is_still_found_by_the_poll() -> None:
     # Another process's worker (`filedock worker`) decides: nothing wakes the read here, its
     # next poll finds the outcome.
-    records, store = MemoryRecords(), MemoryStore()
-    elsewhere = FileProcessor(records, store, MemoryScanner(), POLICIES, decisions=Decisions())
-    wait = ReadWait(limit=timedelta(minutes=5), first_poll=0.2, max_poll=0.2, decisions=Decisions())
-    files = FileService(records, store, max_upload_bytes=10**6, read_wait=wait)
-    await files.upload(ALICE, "f", "application/pdf", body(PDF))
+    files, elsewhere = await uploaded_with_decisions(0.2, reads=Decisions(), processing=Decisions())
 
     read = asyncio.create_task(files.open_download(ALICE, "f"))
     await asyncio.sleep(0.05)
@@ -196,11 +189,8 @@ async def test_a_decision_made_elsewhere_is_still_found_by_the_poll() -> None:
 
 
 async def test_two_reads_waiting_for_one_file_are_both_answered_by_its_decision() -> None:
-    records, store, decisions = MemoryRecords(), MemoryStore(), Decisions()
-    processor = FileProcessor(records, store, MemoryScanner(), POLICIES, decisions=decisions)
-    wait = ReadWait(limit=timedelta(minutes=5), first_poll=60, max_poll=60, decisions=decisions)
-    files = FileService(records, store, max_upload_bytes=10**6, read_wait=wait)
-    await files.upload(ALICE, "f", "application/pdf", body(PDF))
+    decisions = Decisions()
+    files, processor = await uploaded_with_decisions(60, reads=decisions, processing=decisions)
 
     reads = [asyncio.create_task(files.open_download(ALICE, "f")) for _ in range(2)]
     await asyncio.sleep(0.05)
@@ -209,3 +199,18 @@ async def test_two_reads_waiting_for_one_file_are_both_answered_by_its_decision(
     downloads = await asyncio.wait_for(asyncio.gather(*reads), timeout=5)
     assert [d.file.status for d in downloads] == [FileStatus.READY, FileStatus.READY]
     assert decisions.waiting_for() == set()
+
+
+async def uploaded_with_decisions(
+    poll_seconds: float, *, reads: Decisions, processing: Decisions
+) -> tuple[FileService, FileProcessor]:
+    """A file `f` uploaded, its reads waking on `reads`, its processor telling `processing`;
+    the reads poll every `poll_seconds` (real time)."""
+    records, store = MemoryRecords(), MemoryStore()
+    processor = FileProcessor(records, store, MemoryScanner(), POLICIES, decisions=processing)
+    wait = ReadWait(
+        limit=timedelta(minutes=5), first_poll=poll_seconds, max_poll=poll_seconds, decisions=reads
+    )
+    files = FileService(records, store, max_upload_bytes=10**6, read_wait=wait)
+    await files.upload(ALICE, "f", "application/pdf", body(PDF))
+    return files, processor
