@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import sys
+import threading
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import replace
 
@@ -80,6 +82,31 @@ async def test_a_scanner_that_stops_early_still_leaves_the_checksum_of_every_byt
     assert status is FileStatus.READY, records.files["f"].status_reason
     assert records.files["f"].sha256 == hashlib.sha256(data).hexdigest()
     assert records.files["f"].size == len(data)
+
+
+async def test_files_processed_at_once_are_sniffed_one_after_another_on_one_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # libmagic serialises its calls on one instance: jobs processed at once must queue on one
+    # thread, not park a pool thread each on that lock (as asyncio.to_thread did).
+    from filedock.core import processing
+
+    records, store = MemoryRecords(), MemoryStore()
+    service = FileService(records, store, max_upload_bytes=100)
+    for n in range(12):
+        await service.upload(ALICE, f"f{n}", "text/plain", body(b"plain text %d\n" % n))
+    threads: set[str] = set()
+    sniff = processing.detect_type
+
+    def recorded_sniff(head: bytes, filename: str | None) -> str:
+        threads.add(threading.current_thread().name)
+        return sniff(head, filename)
+
+    monkeypatch.setattr(processing, "detect_type", recorded_sniff)
+    processor = FileProcessor(records, store, MemoryScanner())
+    statuses = await asyncio.gather(*(processor.process(f"f{n}") for n in range(12)))
+    assert statuses == [FileStatus.READY] * 12
+    assert len(threads) == 1 and threads.pop().startswith("filedock-sniffing")
 
 
 async def test_processing_twice_is_harmless(ports: tuple[MemoryRecords, MemoryStore]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,6 +35,9 @@ SNIFF_BYTES = 64 * 1024
 INLINE_HASH_BYTES = 64 * 1024
 # Larger objects are hashed in batches of this size, each in one thread hop.
 HASH_BATCH_BYTES = 1024 * 1024
+# libmagic answers one call at a time (python-magic locks its one instance), so sniffing has a
+# thread of its own: on the shared pool, 64 jobs at once parked a thread each on that lock.
+_SNIFFING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filedock-sniffing")
 
 
 class FileProcessor:
@@ -122,7 +126,9 @@ class FileProcessor:
         if not verdict.clean:
             return _Decision(file, FileStatus.INFECTED, f"virus found: {verdict.signature}")
         # libmagic may take milliseconds on odd text; off the event loop.
-        detected = await asyncio.to_thread(detect_type, reading.head, file.filename)
+        detected = await asyncio.get_running_loop().run_in_executor(
+            _SNIFFING, detect_type, reading.head, file.filename
+        )
         measured = {"size": reading.size, "sha256": reading.sha256, "detected_type": detected}
         if file.sha256 is not None and (file.sha256, file.size) != (reading.sha256, reading.size):
             return _Decision(file, FileStatus.FAILED, "the stored object differs from the upload")
