@@ -313,6 +313,9 @@ def main() -> None:
             big.unlink(missing_ok=True)
             shutil.rmtree(work / "filedock-data", ignore_errors=True)
             shutil.rmtree(work / "bare-uploads", ignore_errors=True)
+            for leftover in work.glob("filedock-small-*"):  # small_file_rounds' folders
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
     runs.update(fd.times)
     rate = {name: size / statistics.median(secs) / MB for name, secs in runs.items()}
     spread = {n: f"{size / max(s) / MB:.0f}-{size / min(s) / MB:.0f}" for n, s in runs.items()}
