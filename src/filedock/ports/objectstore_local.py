@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import itertools
 import os
 import stat
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from filedock.ports.direct_writes import DirectWriter
 from filedock.ports.keys import limited_groups, listing_directory, validate_key
@@ -51,6 +50,7 @@ from filedock.ports.presign import (
     SigningNotConfigured,
     UploadLimits,
 )
+from filedock.ports.temp_files import TempFiles
 
 if TYPE_CHECKING:
     from filedock.ports.blob_signing import BlobSigner
@@ -98,8 +98,7 @@ class LocalObjectStore:
         self._fsync = fsync
         self._signer = signer
         self._direct_writes = direct_writes
-        self._temp_nonce = os.urandom(8).hex()
-        self._temp_names = itertools.count()
+        self._temp_files = TempFiles(self._temp_dir)
 
     @property
     def root(self) -> Path:
@@ -112,9 +111,7 @@ class LocalObjectStore:
         self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None
     ) -> StoredObject:
         path = self._path_of(key)
-        # Opening is a few microseconds and must not be interrupted half-way (a cancelled
-        # thread would leak the file), so it runs inline.
-        temp_path, file = self._open_temp_file()
+        temp_path, file = await self._temp_files.create()
         hasher = hashlib.sha256()
         size = 0
         in_flight: Absorbed | None = None
@@ -325,22 +322,6 @@ class LocalObjectStore:
             below += os.sep
         return False
 
-    def _open_temp_file(self) -> tuple[Path, BinaryIO]:
-        # Unique without a system call that lets go of the GIL (`os.urandom` did, on every
-        # write, with the server's HTTP threads waiting for it): the process, this store's
-        # random nonce, a counter.
-        name = f"{os.getpid():x}-{self._temp_nonce}-{next(self._temp_names):x}"
-        temp_path = self._temp_dir / name
-        try:
-            try:
-                return temp_path, open(temp_path, "xb")
-            except FileNotFoundError:
-                # Someone cleaned the temporary folder away; the root itself must still exist.
-                self._temp_dir.mkdir(exist_ok=True)
-                return temp_path, open(temp_path, "xb")
-        except OSError as exc:
-            raise StoreUnavailable(f"cannot create a temporary file: {exc}") from exc
-
     def _publish(self, temp_path: Path, path: Path) -> None:
         """Rename the finished file into place: the moment the object becomes visible."""
         for attempt in range(_PUBLISH_ATTEMPTS):
@@ -411,6 +392,6 @@ class LocalObjectStore:
     def _probe(self) -> None:
         if not self._root.is_dir():
             raise StoreUnavailable(f"{self._root} is not a folder")
-        temp_path, file = self._open_temp_file()
+        temp_path, file = self._temp_files.create_now()
         file.close()
         temp_path.unlink()
