@@ -31,7 +31,7 @@ from filedock.ports.objectstore import StoreUnavailable
 # Creates are slow while the running average of the creating thread's CPU for one is above
 # this: 10-20 µs on a quick disk, about 60 µs when the thread fights others for the GIL.
 SLOW_CREATE_CPU_SECONDS = 200e-6
-# The newest create's weight in the running averages.
+# The newest create's weight in the running average.
 _WEIGHT = 1 / 8
 
 TempFile = tuple[Path, BinaryIO]
@@ -44,7 +44,7 @@ class TempFiles:
         self.folder = folder
         # Unique without a system call that lets go of the GIL (`os.urandom` did, on every
         # write, with the server's HTTP threads waiting for it): the process, this store's
-        # random nonce, a counter.
+        # random nonce, a counter (its `next` is atomic under the GIL, so threads may share it).
         self._nonce = os.urandom(8).hex()
         self._names = itertools.count()
         # The running average of a create's CPU. Threads may update it at once and lose an
