@@ -125,3 +125,17 @@ async def test_creates_come_back_to_the_loop_once_the_disk_is_quick_again(
     loop_thread = threading.current_thread().name
     assert threads[1] != loop_thread  # after the slow one, in a thread
     assert threads[-1] == loop_thread  # quick ones since brought the average back down
+
+
+async def test_writes_at_once_while_creates_are_slow_each_get_a_file_of_their_own(
+    tmp_path: Path, creates_stall: list[str]
+) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    await store.write("first", body(b"one"))  # the slow create that sends the next to threads
+    keys = [f"o{n}" for n in range(6)]
+    await asyncio.gather(*(store.write(key, body(key.encode())) for key in keys))
+    assert len(set(creates_stall[1:])) > 1, "the creates did not run in threads side by side"
+    assert [b"".join([c async for c in store.read(key)]) for key in keys] == [
+        key.encode() for key in keys
+    ]
+    assert list((store.root / TEMP_DIR_NAME).iterdir()) == []
