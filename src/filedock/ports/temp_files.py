@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from filedock.ports.local_file_io import settled
 from filedock.ports.objectstore import StoreUnavailable
 
 # Creates are slow while the running average of the creating thread's CPU for one is above
@@ -85,13 +86,14 @@ class TempFiles:
 
 
 async def _created_in_thread(create: Callable[[], TempFile]) -> TempFile:
-    """`create()` in a thread. A thread cannot be stopped: a caller cancelled meanwhile stops
-    waiting, and the file, once made, is closed and removed."""
+    """`create()` in a thread. A thread cannot be stopped: a caller cancelled meanwhile waits
+    for it (`settled`, as the store's other thread work does), and the file it made is closed
+    and removed."""
     made = asyncio.get_running_loop().run_in_executor(None, create)
     try:
-        return await asyncio.shield(made)
+        return await settled(made)
     except asyncio.CancelledError:
-        made.add_done_callback(_discard)
+        _discard(made)
         raise
 
 
