@@ -13,6 +13,7 @@ Also here: the source of the bare reference endpoint that such loads are compare
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from collections import Counter
@@ -65,6 +66,10 @@ class LoadResult:
     statuses: Counter[int] = field(default_factory=Counter)
     client_cpu: float = 0.0  # this process's CPU seconds during the window
     server_cpu: float = 0.0  # the server tree's CPU seconds during the window (if probed)
+    # CPU seconds the hypervisor gave to other guests while this machine wanted them, summed
+    # over its cores, during the window (/proc/stat's steal; 0 where the kernel counts none).
+    # A shared host's speed moves with it: a ratio from windows with unlike steal says less.
+    stolen_cpu: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -131,6 +136,17 @@ class _Connection(asyncio.Protocol):
         return await self._waiter
 
 
+def stolen_seconds() -> float:
+    """CPU seconds stolen from this machine so far, all cores (/proc/stat; 0.0 without it)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return 0.0
+    # "cpu user nice system idle iowait irq softirq steal ...", in clock ticks.
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
+
+
 async def fetch_once(host: str, port: int, request: bytes) -> tuple[int, bytes]:
     """One request on a fresh connection: to check an endpoint before loading it."""
     loop = asyncio.get_running_loop()
@@ -182,9 +198,10 @@ async def run_load(
         marks = []
         for moment in (start, end):
             await asyncio.sleep(max(0.0, (moment - time.perf_counter_ns()) / 1e9))
-            marks.append((time.process_time(), server_cpu()))
+            marks.append((time.process_time(), server_cpu(), stolen_seconds()))
         result.client_cpu = marks[1][0] - marks[0][0]
         result.server_cpu = marks[1][1] - marks[0][1]
+        result.stolen_cpu = marks[1][2] - marks[0][2]
 
     try:
         await asyncio.gather(measure_cpu(), *(client(conn, n) for n, conn in enumerate(conns)))

@@ -383,6 +383,17 @@ def report(
         )
     )
     print(
+        "CPU seconds per second stolen from this machine by its host (steal, all cores): "
+        + "; ".join(
+            f"c={fd.concurrency} filedock {fd.stolen_cpu / fd.seconds:.2f}, bare "
+            f"{bare.stolen_cpu / bare.seconds:.2f}"
+            for fd, bare in levels
+        )
+        + "".join(
+            f"; 2 workers c={r.concurrency} {r.stolen_cpu / r.seconds:.2f}" for r in two_workers
+        )
+    )
+    print(
         f"processing: {args.size_mib} MiB of random bytes (clean), median of {args.repeat} runs "
         "after one warm-up round, each step on a warm page cache; filedock's time runs from "
         "the upload's response to the first HEAD /v1/file/<id> not answering 409 (polled "

@@ -326,6 +326,11 @@ def small_lines(rounds: list[SmallRound], concurrency: int, *, worker: bool) -> 
     cpu = statistics.median(fd.server_cpu / fd.seconds for fd, _, _ in rounds)
     bare_cpu = statistics.median(bare.server_cpu / bare.seconds for _, bare, _ in rounds)
     print(f"  server CPU (cores, median): filedock {cpu:.2f}, bare {bare_cpu:.2f}")
+    stolen = statistics.median(fd.stolen_cpu / fd.seconds for fd, _, _ in rounds)
+    bare_stolen = statistics.median(bare.stolen_cpu / bare.seconds for _, bare, _ in rounds)
+    print(
+        f"  CPU stolen by the host (cores, median): filedock {stolen:.2f}, bare {bare_stolen:.2f}"
+    )
     statuses = sum((fd.statuses for fd, _, _ in rounds), start=Counter[int]())
     if set(statuses) != {200}:
         print(f"  filedock's small uploads answered {dict(statuses)}")
