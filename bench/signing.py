@@ -8,11 +8,12 @@ Part 1 loads `GET /v1/files/signed-url` of a real `filedock serve` (one worker, 
 limiter off) from 1, 16 and 64 keep-alive connections, 64 distinct user ids in turn, and in
 the same run a bare Starlette endpoint answering a JSON body of the same size, served by
 Granian with the same options; then the same load on `filedock serve --workers 2`, compared
-with one worker (`--no-scaling` skips it). Part 2 uploads a file of random bytes through
-`/v1/file/<file_id>` to a filedock scanning with a real clamd, times upload -> ready, and
-compares with `sha256sum` plus `clamdscan --stream` (INSTREAM, as filedock sends) of the same
-file against the same clamd. A missed target prints MISS; the exit status stays 0 unless the
-bench itself failed.
+with one worker (`--no-scaling` skips it). A level during which the host took CPU from this
+machine (steal) is measured again, filedock and reference alike (`STOLEN_CORES`). Part 2
+uploads a file of random bytes through `/v1/file/<file_id>` to a filedock scanning with a
+real clamd, times upload -> ready, and compares with `sha256sum` plus `clamdscan --stream`
+(INSTREAM, as filedock sends) of the same file against the same clamd. A missed target
+prints MISS; the exit status stays 0 unless the bench itself failed.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 SIGNED_URL = "/v1/files/signed-url?filename=report.pdf"
 CLAMDSCAN_INSTALL = "apt-get update && apt-get install -y clamdscan"
+# A shared host takes CPU from this machine at times (/proc/stat's steal), which slows
+# whichever server is measured then. A level whose windows lost more than this many cores to
+# the host is measured again, the same way for filedock and its reference, up to
+# STOLEN_ATTEMPTS times in all; the last attempt is kept whatever it saw, and said so.
+STOLEN_CORES = 0.05
+STOLEN_ATTEMPTS = 3
 # clamd's defaults (StreamMaxLength and MaxFileSize 100M, Debian's config 25M) refuse or
 # skip files past them; raised so that filedock and clamdscan both get a whole scan.
 CLAMD_LIMIT = "400M"
@@ -160,28 +167,32 @@ def load_levels(
     async def measure() -> list[tuple[LoadResult, LoadResult]]:
         levels = []
         for level in args.concurrency:
-            pair = []
-            for port, pid, requests in (
-                (fd_port, fd_pid, fd_requests),
-                (bare_port, bare_pid, bare_requests),
-            ):
-                result = await run_load(
-                    HOST,
-                    port,
-                    requests,
-                    level,
-                    args.seconds,
-                    args.warmup,
-                    partial(cpu_seconds, pid),
+            for attempt in range(1, STOLEN_ATTEMPTS + 1):
+                pair = []
+                for port, pid, requests in (
+                    (fd_port, fd_pid, fd_requests),
+                    (bare_port, bare_pid, bare_requests),
+                ):
+                    result = await run_load(
+                        HOST,
+                        port,
+                        requests,
+                        level,
+                        args.seconds,
+                        args.warmup,
+                        partial(cpu_seconds, pid),
+                    )
+                    if set(result.statuses) != {200}:
+                        raise RuntimeError(f"port {port}, c={level}: statuses {result.statuses}")
+                    pair.append(result)
+                print(
+                    f"  c={level}: filedock {pair[0].rate:.0f}/s, bare {pair[1].rate:.0f}/s"
+                    + _stolen_note(pair, attempt),
+                    flush=True,
                 )
-                if set(result.statuses) != {200}:
-                    raise RuntimeError(f"port {port}, c={level}: statuses {result.statuses}")
-                pair.append(result)
+                if not _host_stole(pair):
+                    break
             levels.append((pair[0], pair[1]))
-            print(
-                f"  c={level}: filedock {pair[0].rate:.0f}/s, bare {pair[1].rate:.0f}/s",
-                flush=True,
-            )
         return levels
 
     return asyncio.run(measure())
@@ -197,16 +208,43 @@ def two_worker_levels(port: int, pid: int, key: str, args: argparse.Namespace) -
     async def measure() -> list[LoadResult]:
         results = []
         for level in args.concurrency:
-            result = await run_load(
-                HOST, port, requests, level, args.seconds, args.warmup, partial(cpu_seconds, pid)
-            )
-            if set(result.statuses) != {200}:
-                raise RuntimeError(f"--workers 2, c={level}: statuses {result.statuses}")
+            for attempt in range(1, STOLEN_ATTEMPTS + 1):
+                result = await run_load(
+                    HOST,
+                    port,
+                    requests,
+                    level,
+                    args.seconds,
+                    args.warmup,
+                    partial(cpu_seconds, pid),
+                )
+                if set(result.statuses) != {200}:
+                    raise RuntimeError(f"--workers 2, c={level}: statuses {result.statuses}")
+                print(
+                    f"  c={level}: filedock --workers 2 {result.rate:.0f}/s"
+                    + _stolen_note([result], attempt),
+                    flush=True,
+                )
+                if not _host_stole([result]):
+                    break
             results.append(result)
-            print(f"  c={level}: filedock --workers 2 {result.rate:.0f}/s", flush=True)
         return results
 
     return asyncio.run(measure())
+
+
+def _host_stole(results: list[LoadResult]) -> bool:
+    """Whether the host took more than `STOLEN_CORES` from this machine in any window."""
+    return any(r.stolen_cpu / r.seconds > STOLEN_CORES for r in results)
+
+
+def _stolen_note(results: list[LoadResult], attempt: int) -> str:
+    if not _host_stole(results):
+        return ""
+    stolen = ", ".join(f"{r.stolen_cpu / r.seconds:.2f}" for r in results)
+    if attempt < STOLEN_ATTEMPTS:
+        return f" (the host stole {stolen} cores: measured again)"
+    return f" (the host stole {stolen} cores; attempt {attempt}, kept)"
 
 
 def poll_ready(port: int, path: str, token: str, interval: float) -> tuple[float, int, int]:
