@@ -167,32 +167,15 @@ def load_levels(
     async def measure() -> list[tuple[LoadResult, LoadResult]]:
         levels = []
         for level in args.concurrency:
-            for attempt in range(1, STOLEN_ATTEMPTS + 1):
-                pair = []
-                for port, pid, requests in (
-                    (fd_port, fd_pid, fd_requests),
-                    (bare_port, bare_pid, bare_requests),
-                ):
-                    result = await run_load(
-                        HOST,
-                        port,
-                        requests,
-                        level,
-                        args.seconds,
-                        args.warmup,
-                        partial(cpu_seconds, pid),
-                    )
-                    if set(result.statuses) != {200}:
-                        raise RuntimeError(f"port {port}, c={level}: statuses {result.statuses}")
-                    pair.append(result)
-                print(
-                    f"  c={level}: filedock {pair[0].rate:.0f}/s, bare {pair[1].rate:.0f}/s"
-                    + _stolen_note(pair, attempt),
-                    flush=True,
-                )
-                if not _host_stole(pair):
-                    break
-            levels.append((pair[0], pair[1]))
+            fd, bare = await _measured_level(
+                [
+                    ("filedock", fd_port, fd_pid, fd_requests),
+                    ("bare", bare_port, bare_pid, bare_requests),
+                ],
+                level,
+                args,
+            )
+            levels.append((fd, bare))
         return levels
 
     return asyncio.run(measure())
@@ -206,31 +189,32 @@ def two_worker_levels(port: int, pid: int, key: str, args: argparse.Namespace) -
     ]
 
     async def measure() -> list[LoadResult]:
-        results = []
-        for level in args.concurrency:
-            for attempt in range(1, STOLEN_ATTEMPTS + 1):
-                result = await run_load(
-                    HOST,
-                    port,
-                    requests,
-                    level,
-                    args.seconds,
-                    args.warmup,
-                    partial(cpu_seconds, pid),
-                )
-                if set(result.statuses) != {200}:
-                    raise RuntimeError(f"--workers 2, c={level}: statuses {result.statuses}")
-                print(
-                    f"  c={level}: filedock --workers 2 {result.rate:.0f}/s"
-                    + _stolen_note([result], attempt),
-                    flush=True,
-                )
-                if not _host_stole([result]):
-                    break
-            results.append(result)
-        return results
+        servers = [("filedock --workers 2", port, pid, requests)]
+        return [(await _measured_level(servers, level, args))[0] for level in args.concurrency]
 
     return asyncio.run(measure())
+
+
+async def _measured_level(
+    servers: list[tuple[str, int, int, list[bytes]]], level: int, args: argparse.Namespace
+) -> list[LoadResult]:
+    """Each server (name, port, pid, requests) loaded in turn at `level`, all of them again
+    while the host stole CPU in any of their windows (`STOLEN_CORES`, `STOLEN_ATTEMPTS`)."""
+    for attempt in range(1, STOLEN_ATTEMPTS + 1):
+        results = []
+        for name, port, pid, requests in servers:
+            result = await run_load(
+                HOST, port, requests, level, args.seconds, args.warmup, partial(cpu_seconds, pid)
+            )
+            if set(result.statuses) != {200}:
+                raise RuntimeError(f"{name}, c={level}: statuses {result.statuses}")
+            results.append(result)
+        names = [name for name, *_ in servers]
+        rates = ", ".join(f"{n} {r.rate:.0f}/s" for n, r in zip(names, results, strict=True))
+        print(f"  c={level}: {rates}{_stolen_note(results, attempt)}", flush=True)
+        if not _host_stole(results):
+            break
+    return results
 
 
 def _host_stole(results: list[LoadResult]) -> bool:
