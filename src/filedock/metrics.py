@@ -153,6 +153,9 @@ class TimedScanner:
         finally:
             SCAN_SECONDS.labels(verdict).observe(time.perf_counter() - started)
 
+    def verdict_without_reading(self) -> ScanVerdict | None:
+        return self._scanner.verdict_without_reading()
+
     async def check(self) -> None:
         await self._scanner.check()
 

@@ -252,6 +252,10 @@ def build_runtime(settings: Settings) -> Runtime:
             read_wait=read_wait,
             notice=uploads.notice_upload,
             unrecorded=uploads.find_unrecorded,
+            # Small uploads are decided where they arrive only in a process that processes:
+            # one serving with FILEDOCK_WORKER=false leaves all of it to `filedock worker`.
+            processor=processor if settings.worker else None,
+            on_decided=lambda file: record_upload_outcome(file.status),
         ),
         uploads=uploads,
         schedules=ScheduleDocuments(

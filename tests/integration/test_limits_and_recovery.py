@@ -81,10 +81,12 @@ def test_restart_resumes_jobs_queued_before_it(tmp_path: Path) -> None:
     first = LiveServer(data_dir=tmp_path, env=env)
     first.start()
     file_id = str(uuid.uuid4())
+    # Over ARRIVAL_DECISION_BYTES: a smaller body would be decided on arrival, with no job.
+    kept = b"kept" * 20_000
     with first.client() as client:
         created = client.post(
             f"/v1/file/{file_id}",
-            content=b"kept",
+            content=kept,
             headers={**first.auth("7"), "Content-Type": "text/plain"},
         )
         assert created.status_code == 200
@@ -102,7 +104,7 @@ def test_restart_resumes_jobs_queued_before_it(tmp_path: Path) -> None:
             ).status_code == 409:
                 assert time.monotonic() < deadline, "the queued job never ran after the restart"
                 time.sleep(0.1)
-            assert response.status_code == 200 and response.content == b"kept"
+            assert response.status_code == 200 and response.content == kept
     finally:
         second.stop()
 

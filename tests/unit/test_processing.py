@@ -10,9 +10,10 @@ from dataclasses import replace
 
 import pytest
 
+from filedock.core.arriving_body import ARRIVAL_DECISION_BYTES
 from filedock.core.errors import Unavailable
 from filedock.core.files import FileService
-from filedock.core.model import FileStatus
+from filedock.core.model import File, FileStatus
 from filedock.core.principal import Principal
 from filedock.core.processing import FileProcessor
 from filedock.core.upload_policy import FORM_COMMAND_POLICY, SIGNED_URL_POLICY, UploadPolicy
@@ -217,3 +218,44 @@ async def test_a_script_declared_as_plain_text_is_rejected_under_a_policy_for_te
     file_id = await world.signed_upload("notes.txt", b"#!/opt/tools/bin/runner\nstep one\n")
     assert await world.processor.process(file_id) is FileStatus.REJECTED
     assert "text/x-script" in (world.records.files[file_id].status_reason or "")
+
+
+class SwitchedOffScanner(MemoryScanner):
+    """The switched-off scanner's promise: every file clean, nothing read."""
+
+    def verdict_without_reading(self) -> ScanVerdict | None:
+        return ScanVerdict(clean=True, signature=None, scanned_bytes=0)
+
+
+async def arrived(data: bytes, scanner: MemoryScanner, content_type: str = "text/plain") -> File:
+    """A file uploaded through a FileService that decides small bodies on arrival."""
+    records, store = MemoryRecords(), MemoryStore()
+    processor = FileProcessor(records, store, scanner)
+    service = FileService(records, store, max_upload_bytes=1 << 20, processor=processor)
+    file = await service.upload(ALICE, "f", content_type, body(data))
+    assert records.files["f"] == file
+    return file
+
+
+async def test_a_small_clean_body_is_recorded_ready_with_its_measurements_and_no_job() -> None:
+    file = await arrived(b"plain text\n", SwitchedOffScanner())
+    assert file.status is FileStatus.READY
+    assert (file.size, file.sha256) == (11, hashlib.sha256(b"plain text\n").hexdigest())
+    assert file.detected_type == "text/plain"
+
+
+async def test_a_body_the_rules_refuse_is_recorded_uploaded_for_the_job_to_decide() -> None:
+    elf = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x02\x00\x3e\x00" + b"\x00" * 400
+    file = await arrived(elf, SwitchedOffScanner(), "text/plain")
+    assert file.status is FileStatus.UPLOADED
+
+
+async def test_a_scanner_that_must_read_the_bytes_leaves_the_file_to_the_job() -> None:
+    file = await arrived(b"plain text\n", MemoryScanner())
+    assert file.status is FileStatus.UPLOADED
+
+
+async def test_a_body_over_the_arrival_limit_is_left_to_the_job() -> None:
+    data = b"a" * (ARRIVAL_DECISION_BYTES + 1)
+    file = await arrived(data, SwitchedOffScanner())
+    assert file.status is FileStatus.UPLOADED

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from filedock.core.arriving_body import ArrivalDecisions, ArrivingBody
 from filedock.core.entropy import random_hex
 from filedock.core.errors import (
     Conflict,
@@ -152,9 +153,13 @@ class FileService:
         read_wait: ReadWait | None = None,
         notice: Notice | None = None,
         unrecorded: Unrecorded | None = None,
+        processor: ArrivalDecisions | None = None,
+        on_decided: Callable[[File], None] | None = None,
     ) -> None:
         """`notice` checks the store for a pending upload's bytes before a read gives up;
-        `unrecorded` finds the caller's upload no row holds yet (core/arrivals.py)."""
+        `unrecorded` finds the caller's upload no row holds yet (core/arrivals.py);
+        `processor` decides small uploads as they arrive (without it, every upload's job),
+        and `on_decided` is told of each one recorded so (runtime counts it with the jobs')."""
         self._grants = grants or SignedGrants(store, None)
         self._lifecycle = FileLifecycle(records, clock)
         self._records = records
@@ -164,6 +169,8 @@ class FileService:
         self._read_wait = read_wait or ReadWait()
         self._notice = notice
         self._unrecorded = unrecorded
+        self._processor = processor
+        self._on_decided = on_decided
 
     @property
     def max_upload_bytes(self) -> int:
@@ -182,7 +189,9 @@ class FileService:
 
         The bytes are stored under a fresh key first and the record is inserted after, with
         its processing job: the insert is what claims the id. A writer that dies leaves no
-        record holding the id, only an unreferenced object the reconciler removes.
+        record holding the id, only an unreferenced object the reconciler removes. A small
+        body that processing can decide at once is recorded decided, with no job
+        (`FileProcessor.decide_on_arrival`).
         """
         validate_new_file_id(file_id)
         content_type = validate_content_type(content_type)
@@ -195,8 +204,11 @@ class FileService:
         if not _small(declared_length) and await self._lifecycle.get(file_id) is not None:
             raise _id_taken(file_id)
         storage_key = f"{PRIVATE_PREFIX}{random_hex(16)}"
+        arriving = ArrivingBody(chunks)
         try:
-            stored = await self._store.write(storage_key, chunks, max_bytes=self._max_upload_bytes)
+            stored = await self._store.write(
+                storage_key, arriving.chunks(), max_bytes=self._max_upload_bytes
+            )
         except ObjectTooLarge:
             raise TooLarge(self._max_upload_bytes) from None
         now = self._clock()
@@ -216,9 +228,7 @@ class FileService:
         # A cancel leaves the object: the insert may still commit (concurrent inserts share
         # a transaction of their own), and an object no record names is the reconciler's.
         try:
-            return await self._lifecycle.create(
-                file, then=[JobRequest(PROCESS_FILE_JOB, {"file_id": file.id})]
-            )
+            return await self._record_arrival(file, arriving)
         except FileIdTaken:
             await self._discard_object(storage_key)
             raise _id_taken(file_id) from None
@@ -229,6 +239,20 @@ class FileService:
         except Exception:
             await self._discard_object(storage_key)
             raise
+
+    async def _record_arrival(self, file: File, body: ArrivingBody) -> File:
+        """Insert a direct upload's record: decided if processing could decide it now,
+        else `uploaded` with its processing job."""
+        if self._processor is not None:
+            decided = await self._processor.decide_on_arrival(file, body)
+            if decided is not None:
+                created = await self._lifecycle.create(decided)
+                if self._on_decided is not None:
+                    self._on_decided(created)
+                return created
+        return await self._lifecycle.create(
+            file, then=[JobRequest(PROCESS_FILE_JOB, {"file_id": file.id})]
+        )
 
     async def describe(self, principal: Principal, file_id: str) -> File:
         """The record of a file the principal may see."""

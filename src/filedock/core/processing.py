@@ -8,6 +8,10 @@ job is retried later (`Unavailable`), so nothing unscanned is ever marked clean.
 twice is harmless: a file already in a terminal state is left alone, and every move is a
 compare-and-set (core/lifecycle.py), so a run that lost to a delete or to another run changes
 nothing.
+
+The same rules decide a small direct upload before its record exists (`decide_on_arrival`):
+when its bytes are still in memory and the scanner has nothing to read, a clean file is
+recorded `ready` in its insert, and the job never exists; anything else is left to the job.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from filedock.core.arriving_body import ArrivingBody
 from filedock.core.files import PRIVATE_PREFIX, Clock, utc_now
 from filedock.core.lifecycle import FileLifecycle, LostRace
 from filedock.core.model import File, FileStatus
@@ -84,6 +89,33 @@ class FileProcessor:
             return None
         self._decisions.decided(file_id)
         return decision.status
+
+    async def decide_on_arrival(self, file: File, body: ArrivingBody) -> File | None:
+        """`file`, stored from `body` and not yet recorded, as the job would leave it when
+        that is `ready`; None when its job must decide it.
+
+        Only a small body (`ARRIVAL_DECISION_BYTES`, in memory by now) and only when the
+        scanner's verdict needs no reading (no scanner is configured): an upload never waits
+        on clamd, which may be slow or down. Only the clean outcome is decided here, by the
+        job's own rules; every refusal, with its object's removal, stays the job's.
+        """
+        data = body.whole
+        verdict = self._scanner.verdict_without_reading()
+        if data is None or verdict is None or not verdict.clean:
+            return None
+        policy = self._policies.get(file.labels.get(POLICY_LABEL, ""))
+        if policy is not None and file.storage_key.startswith(policy.key_prefix):
+            return None  # a signed upload's landing object: the job takes it in first
+        detected = await asyncio.get_running_loop().run_in_executor(
+            _SNIFFING, detect_type, data[:SNIFF_BYTES], file.filename
+        )
+        size, sha256 = len(data), hashlib.sha256(data).hexdigest()
+        if file.sha256 is not None and (file.sha256, file.size) != (sha256, size):
+            return None
+        measured = replace(file, size=size, sha256=sha256, detected_type=detected)
+        if _policy_refusal(measured, size, policy) is not None:
+            return None
+        return replace(measured, status=FileStatus.READY)
 
     async def give_up(self, file_id: str, reason: str) -> bool:
         """The job will not run again: the file must not wait in `processing` for ever.

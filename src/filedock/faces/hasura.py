@@ -11,7 +11,7 @@ from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from filedock.core.errors import InvalidInput
-from filedock.core.model import File
+from filedock.core.model import File, FileStatus
 from filedock.core.principal import Principal
 from filedock.faces import hasura_openapi as doc
 from filedock.faces.answers import JSONAnswer
@@ -70,7 +70,9 @@ async def upload_file(request: Request) -> Response:
         request.stream(),
         declared_length=_content_length(request),
     )
-    return JSONAnswer(render_file(file))
+    # Seed 004 answers an upload `uploaded`; a small file may be `ready` already (decided on
+    # arrival), which the delete's answer shows.
+    return JSONAnswer(render_file(file, status=FileStatus.UPLOADED))
 
 
 router.add_api_route(
@@ -114,11 +116,11 @@ async def delete_file(file_id: str, principal: HasuraPrincipal, core: CoreServic
     return JSONResponse(render_file(file))
 
 
-def render_file(file: File) -> dict[str, Any]:
+def render_file(file: File, status: FileStatus | None = None) -> dict[str, Any]:
     return {
         "file_id": file.id,
         "content_type": file.content_type,
-        "file_status": file.status.value,
+        "file_status": (status or file.status).value,
         "file_size": file.size,
         # Hasura's user ids are integers; ours are strings, numeric ones are sent as numbers.
         # The seed's ids are numbers; ours are strings: a plain decimal id keeps the seed's type.

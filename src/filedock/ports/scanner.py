@@ -52,6 +52,11 @@ class Scanner(Protocol):
         """
         ...
 
+    def verdict_without_reading(self) -> ScanVerdict | None:
+        """The verdict this scanner gives every file without reading it, if it gives one
+        (the switched-off scanner does); None when it must read the bytes to decide."""
+        ...
+
     async def check(self) -> None:
         """Raise `ScannerUnavailable` unless the scanner answers (for readiness probes)."""
         ...
@@ -67,10 +72,16 @@ class NoScanner:
     """
 
     async def scan(self, chunks: AsyncIterable[bytes]) -> ScanVerdict:
-        return ScanVerdict(clean=True, signature=None, scanned_bytes=0)
+        return _UNREAD
+
+    def verdict_without_reading(self) -> ScanVerdict:
+        return _UNREAD
 
     async def check(self) -> None:
         return None
 
     async def close(self) -> None:
         return None
+
+
+_UNREAD = ScanVerdict(clean=True, signature=None, scanned_bytes=0)
